@@ -1,1 +1,1 @@
-"""predictor"""
+"""Architecture-performance predictors: the DCL predictor (CLP + CLF) and its baselines."""

@@ -1,0 +1,29 @@
+"""The predictor contract: ``fit(archs, scores)`` then ``score(archs)``.
+
+Only the *order* of the predicted scores is used by the search, so a predictor may return
+any monotone transform of its estimate of the true score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from ecgnas.spaces.base import Arch
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """Learns from evaluated archs, ranks unevaluated ones."""
+
+    def fit(self, archs: Sequence[Arch], scores: Sequence[float]) -> None:
+        """(Re)train on all evaluated ``archs`` and their true ``scores`` (higher is better).
+
+        Called again with the growing history after each batch of true evaluations; an
+        implementation may warm-start from its previous state.
+        """
+
+    def score(self, archs: Sequence[Arch]) -> np.ndarray:
+        """float64 ``[len(archs)]``: higher means predicted better."""
