@@ -1,0 +1,334 @@
+"""Train one ECG beat classifier: in-memory batches, class-imbalance handling, AdamW with a
+one-cycle/cosine schedule, early stopping on validation macro-F1, mixed precision on CUDA.
+
+The trainer knows nothing about search spaces: it takes a factory that builds an
+``nn.Module`` with ``forward(beats [B, 1, W], rr [B, n_rr]) -> logits [B, n_classes]`` and two
+``BeatArrays`` (training and validation records; the caller guarantees they are split by
+record). On CPU, training is deterministic for a seed (same weights, same metrics).
+
+Time accounting: ``TrainResult.compute_seconds`` is the time inside forward/backward/step and
+evaluation forward passes; ``TrainResult.seconds`` the whole wall time. Their difference is
+the time spent outside model compute (batch assembly, augmentation, metrics, logging).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ecgnas.errors import ConfigError
+from ecgnas.train.metrics import AAMI4, AAMI5, ClassMetrics, classification_metrics
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+log = logging.getLogger(__name__)
+
+LOSSES = ("ce", "weighted_ce", "focal")
+
+
+@dataclass(frozen=True)
+class BeatArrays:
+    """Beats as numpy arrays: ``x`` float32 ``[n, 1, W]``, ``rr`` float32 ``[n, n_rr]``,
+    ``y`` int64 ``[n]`` class indices, ``record`` ``[n]`` record of each beat."""
+
+    x: np.ndarray
+    rr: np.ndarray
+    y: np.ndarray
+    record: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.y)
+        if not (len(self.x) == len(self.rr) == len(self.record) == n):
+            raise ConfigError("BeatArrays: x, rr, y and record must have the same length")
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings. ``epochs`` is the maximum; early stopping may end sooner.
+
+    loss: ``"ce"``, ``"weighted_ce"`` (class weights ``(n / n_c) ** class_weight_power``,
+    normalised to mean 1 over present classes) or ``"focal"`` (the same weights, focusing
+    ``focal_gamma``). ``max_majority_per_epoch``: if set, each epoch uses a fresh random
+    subset of at most this many beats of the majority class (N) and every other beat
+    (proxy training for search). ``augment``: strength in [0, 1] of random amplitude scaling
+    (±20 %·s), additive Gaussian noise (std 0.05·s of the normalised signal) and baseline
+    offset (±0.1·s). ``device``: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``,
+    ``"cuda:1"``...; ``amp`` enables bfloat16 autocast on CUDA only.
+    """
+
+    epochs: int = 20
+    batch_size: int = 256
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
+    loss: str = "weighted_ce"
+    class_weight_power: float = 0.5
+    focal_gamma: float = 2.0
+    label_smoothing: float = 0.0
+    max_majority_per_epoch: int | None = None
+    patience: int = 5
+    augment: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    eval_batch_size: int = 2048
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ConfigError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ConfigError("epochs and batch_size must be at least 1")
+        if not 0.0 <= self.augment <= 1.0:
+            raise ConfigError(f"augment must lie in [0, 1], got {self.augment}")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """What one training run produced (the weights of the best validation epoch)."""
+
+    best_epoch: int
+    val_metrics: ClassMetrics
+    state_dict: dict[str, Any]
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+    compute_seconds: float = 0.0
+    beats_trained: int = 0
+    device: str = "cpu"
+
+    @property
+    def score(self) -> float:
+        """Validation macro-F1 of the best epoch (``nan`` becomes 0 so that search can rank)."""
+        v = self.val_metrics.macro_f1
+        return 0.0 if math.isnan(v) else float(v)
+
+    @property
+    def beats_per_second(self) -> float:
+        return self.beats_trained / self.seconds if self.seconds > 0 else float("nan")
+
+    @property
+    def outside_compute_share(self) -> float:
+        if self.seconds <= 0:
+            return float("nan")
+        return max(0.0, 1.0 - self.compute_seconds / self.seconds)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when available; an unavailable CUDA device is a ``ConfigError``."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"unknown device {name!r}") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for, but CUDA is not available here")
+    return device
+
+
+def class_weights(y: np.ndarray, n_classes: int, power: float) -> np.ndarray:
+    """``(n / n_c) ** power`` for present classes, normalised to mean 1; absent classes 0."""
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    w = np.zeros(n_classes)
+    present = counts > 0
+    w[present] = (counts.sum() / counts[present]) ** power
+    w[present] /= w[present].mean()
+    return w
+
+
+def _loss_fn(config: TrainConfig, weights: torch.Tensor) -> Callable[..., torch.Tensor]:
+    import torch
+    import torch.nn.functional as F
+
+    w = None if config.loss == "ce" else weights
+
+    def ce(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits, y, weight=w, label_smoothing=config.label_smoothing)
+
+    def focal(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        logp = torch.log_softmax(logits.float(), dim=1)
+        logp_t = logp.gather(1, y[:, None]).squeeze(1)
+        p_t = logp_t.exp()
+        loss = -((1 - p_t) ** config.focal_gamma) * logp_t
+        wt = weights[y]
+        return (loss * wt).sum() / wt.sum()
+
+    return focal if config.loss == "focal" else ce
+
+
+def _augment(
+    x: torch.Tensor, strength: float, gen: torch.Generator
+) -> torch.Tensor:  # pragma: no cover - exercised through training
+    import torch
+
+    b = x.shape[0]
+    scale = 1.0 + 0.2 * strength * (2 * torch.rand(b, 1, 1, generator=gen, device=x.device) - 1)
+    offset = 0.1 * strength * (2 * torch.rand(b, 1, 1, generator=gen, device=x.device) - 1)
+    noise = 0.05 * strength * torch.randn(x.shape, generator=gen, device=x.device)
+    return x * scale + offset + noise
+
+
+def predict_logits(
+    model: nn.Module,
+    x: torch.Tensor,
+    rr: torch.Tensor,
+    batch_size: int = 2048,
+    amp: bool = False,
+) -> torch.Tensor:
+    """Logits ``[n, n_classes]`` (float32, on the model's device) in eval mode, no grad."""
+    import torch
+
+    model.eval()
+    outs = []
+    device = x.device
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                outs.append(model(x[i : i + batch_size], rr[i : i + batch_size]).float())
+    if not outs:
+        return torch.zeros((0, 0), device=device)
+    return torch.cat(outs)
+
+
+def train_classifier(
+    build: Callable[[], nn.Module],
+    train: BeatArrays,
+    val: BeatArrays,
+    config: TrainConfig,
+    class_names: tuple[str, ...] = AAMI4,
+    progress: Callable[[int, dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train ``build()`` on ``train``, early-stop on ``val`` macro-F1; see the module docstring.
+
+    Raises ``ConfigError`` for empty sets or labels outside ``class_names``.
+    """
+    import torch
+
+    if class_names not in (AAMI4, AAMI5) and len(class_names) < 2:
+        raise ConfigError("need at least two classes")
+    n_classes = len(class_names)
+    for name, part in (("training", train), ("validation", val)):
+        if len(part) == 0:
+            raise ConfigError(f"the {name} set is empty")
+        if part.y.min() < 0 or part.y.max() >= n_classes:
+            raise ConfigError(f"{name} labels outside 0..{n_classes - 1}")
+
+    t_start = time.perf_counter()
+    device = resolve_device(config.device)
+    use_amp = bool(config.amp and device.type == "cuda")
+    torch.manual_seed(config.seed)
+    model = build().to(device)
+    gen = torch.Generator(device="cpu").manual_seed(config.seed)
+    aug_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
+
+    x_tr = torch.from_numpy(np.ascontiguousarray(train.x, dtype=np.float32)).to(device)
+    rr_tr = torch.from_numpy(np.ascontiguousarray(train.rr, dtype=np.float32)).to(device)
+    y_tr = torch.from_numpy(np.ascontiguousarray(train.y, dtype=np.int64)).to(device)
+    x_va = torch.from_numpy(np.ascontiguousarray(val.x, dtype=np.float32)).to(device)
+    rr_va = torch.from_numpy(np.ascontiguousarray(val.rr, dtype=np.float32)).to(device)
+
+    weights = torch.tensor(
+        class_weights(train.y, n_classes, config.class_weight_power), dtype=torch.float32
+    ).to(device)
+    loss_fn = _loss_fn(config, weights)
+
+    majority = int(np.bincount(train.y, minlength=n_classes).argmax())
+    maj_idx = torch.from_numpy(np.flatnonzero(train.y == majority))
+    rest_idx = torch.from_numpy(np.flatnonzero(train.y != majority))
+    cap = config.max_majority_per_epoch
+    per_epoch = len(rest_idx) + (min(cap, len(maj_idx)) if cap is not None else len(maj_idx))
+    steps_per_epoch = max(1, math.ceil(per_epoch / config.batch_size))
+
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=config.lr, total_steps=steps_per_epoch * config.epochs, pct_start=0.15
+    )
+
+    compute = 0.0
+    beats = 0
+    best_f1 = -1.0
+    best_epoch = -1
+    best_state: dict[str, Any] = {}
+    best_metrics: ClassMetrics | None = None
+    history: list[dict[str, float]] = []
+    stale = 0
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    for epoch in range(config.epochs):
+        if cap is not None and len(maj_idx) > cap:
+            chosen = maj_idx[torch.randperm(len(maj_idx), generator=gen)[:cap]]
+            idx = torch.cat([chosen, rest_idx])
+        else:
+            idx = torch.cat([maj_idx, rest_idx])
+        idx = idx[torch.randperm(len(idx), generator=gen)].to(device)
+        model.train()
+        total_loss = 0.0
+        for step in range(steps_per_epoch):
+            b = idx[step * config.batch_size : (step + 1) * config.batch_size]
+            if len(b) == 0:
+                continue
+            xb, rb, yb = x_tr[b], rr_tr[b], y_tr[b]
+            if config.augment > 0:
+                xb = _augment(xb, config.augment, aug_gen)
+            sync()
+            t0 = time.perf_counter()
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                logits = model(xb, rb)
+            loss = loss_fn(logits.float(), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            sync()
+            compute += time.perf_counter() - t0
+            total_loss += float(loss.detach()) * len(b)
+            beats += len(b)
+        t0 = time.perf_counter()
+        logits_va = predict_logits(model, x_va, rr_va, config.eval_batch_size, use_amp)
+        sync()
+        compute += time.perf_counter() - t0
+        pred = logits_va.argmax(1).cpu().numpy()
+        metrics = classification_metrics(val.y, pred, class_names)
+        f1 = 0.0 if math.isnan(metrics.macro_f1) else metrics.macro_f1
+        row = {
+            "epoch": float(epoch),
+            "train_loss": total_loss / max(1, len(idx)),
+            "val_macro_f1": f1,
+        }
+        history.append(row)
+        if progress is not None:
+            progress(epoch, row)
+        log.debug("epoch %d loss %.4f val macro-F1 %.4f", epoch, row["train_loss"], f1)
+        if f1 > best_f1:
+            best_f1, best_epoch, best_metrics, stale = f1, epoch, metrics, 0
+            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+        else:
+            stale += 1
+            if stale >= config.patience:
+                break
+    assert best_metrics is not None
+    return TrainResult(
+        best_epoch=best_epoch,
+        val_metrics=best_metrics,
+        state_dict=best_state,
+        history=history,
+        seconds=time.perf_counter() - t_start,
+        compute_seconds=compute,
+        beats_trained=beats,
+        device=str(device),
+    )
