@@ -24,7 +24,7 @@ class Result:
         recorded training time for tabular evaluators, or a documented proxy.
     metrics:
         Everything else, by name: ``test_acc`` (reporting only), ``signal`` (the name of the
-        score column), ``cost_kind`` (``"measured"``, ``"table"`` or ``"proxy"``), ...
+        score column), ``cost_kind`` (``"measured"``, ``"table"`` or ``"proxy:<what>"``), ...
     """
 
     score: float
