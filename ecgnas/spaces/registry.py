@@ -1,4 +1,4 @@
-"""Search spaces by name: ``get_space("nb201" | "nb101" | "ecg1d")``.
+"""Search spaces by name: ``get_space("nb201" | "nb101" | "ecg1d" | "manual")``.
 
 Each call builds a fresh space (spaces cache graph encodings per instance, so keep the one
 you got). Space modules are imported on demand, so asking for ``nb201`` never imports the
@@ -17,6 +17,7 @@ _SPACES: dict[str, tuple[str, str]] = {
     "nb201": ("ecgnas.spaces.nb201", "NB201Space"),
     "nb101": ("ecgnas.spaces.nb101", "NB101Space"),
     "ecg1d": ("ecgnas.spaces.ecg1d", "ECG1DSpace"),
+    "manual": ("ecgnas.spaces.manual", "ManualSpace"),
 }
 
 #: the known space names, in the order the CLI lists them

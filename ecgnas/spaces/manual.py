@@ -1,0 +1,210 @@
+"""The manual baseline: a hand-designed 1-D CNN from the literature, with a small grid of
+hyperparameters that random search tunes under the same budget as the NAS search.
+
+The network is the heartbeat CNN of Acharya et al. (2017), "A deep convolutional neural
+network model to classify heartbeats", Computers in Biology and Medicine 89:389-396
+(doi:10.1016/j.compbiomed.2017.08.022): three convolution + max-pool blocks with 5, 10 and 20
+filters (kernels 3, 4, 4), then fully connected layers of 30 and 20 units and the output
+layer, leaky-ReLU activations. Two changes so the comparison with the NAS model is fair:
+the RR features are concatenated before the first fully connected layer (as in the NAS
+skeleton), and the beat window is ecgnas' (256 samples at 360 Hz rather than 260).
+
+The grid (``Arch.ops`` holds one choice index per dimension, in this order):
+
+=================  ===========================  =========================================
+dimension          choices                      meaning
+=================  ===========================  =========================================
+filters            x1, x2, x4, x8               filters per block: (5, 10, 20) x factor
+kernel_scale       x1, x2, x3                   kernels (3, 4, 4) x scale (odd-rounded up)
+dense              (30, 20), (64, 32), (128,64) units of the two hidden dense layers
+dropout            0.0, 0.2, 0.4                before each hidden dense layer
+batchnorm          off, on                      BatchNorm after each convolution
+activation         leaky_relu, relu
+=================  ===========================  =========================================
+
+4 x 3 x 3 x 3 x 2 x 2 = 432 configurations; ``(0, 0, 0, 0, 0, 0)`` is the published network.
+The encodings exist so that any strategy can run on this space: the graph is a chain
+``input -> one node per dimension -> output`` whose node features are the one-hot choice,
+and the path encoding (the single input-to-output path) is the concatenated one-hot choices.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ecgnas.errors import ConfigError
+from ecgnas.spaces.base import Arch, ArchGraph
+
+if TYPE_CHECKING:
+    from torch import nn
+
+DIMENSIONS: tuple[tuple[str, tuple[object, ...]], ...] = (
+    ("filters", (1, 2, 4, 8)),
+    ("kernel_scale", (1, 2, 3)),
+    ("dense", ((30, 20), (64, 32), (128, 64))),
+    ("dropout", (0.0, 0.2, 0.4)),
+    ("batchnorm", (False, True)),
+    ("activation", ("leaky_relu", "relu")),
+)
+PUBLISHED = (0, 0, 0, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class ManualHyper:
+    """The decoded hyperparameters of one manual-baseline arch."""
+
+    filters: tuple[int, int, int]
+    kernels: tuple[int, int, int]
+    dense: tuple[int, int]
+    dropout: float
+    batchnorm: bool
+    activation: str
+
+
+class ManualSpace:
+    """The hyperparameter grid of the manual baseline (see the module docstring)."""
+
+    name = "manual"
+
+    def __init__(self) -> None:
+        self.sizes = tuple(len(choices) for _, choices in DIMENSIONS)
+        self.op_names: tuple[str, ...] = tuple(
+            f"{dim}={choice}" for dim, choices in DIMENSIONS for choice in choices
+        )
+        self._offsets = np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.int64)
+
+    @property
+    def n_node_types(self) -> int:
+        return len(self.op_names) + 2
+
+    @property
+    def path_length(self) -> int:
+        return len(self.op_names)
+
+    def size(self) -> int:
+        return int(np.prod(self.sizes))
+
+    def is_valid(self, arch: Arch) -> bool:
+        return (
+            arch.space == self.name
+            and not arch.matrix
+            and len(arch.ops) == len(self.sizes)
+            and all(0 <= o < n for o, n in zip(arch.ops, self.sizes))
+        )
+
+    def make(self, ops: Sequence[int]) -> Arch:
+        arch = Arch(self.name, tuple(int(o) for o in ops))
+        if not self.is_valid(arch):
+            raise ConfigError(f"not a manual-baseline configuration: {list(ops)}")
+        return arch
+
+    def published(self) -> Arch:
+        """The configuration of the published network."""
+        return Arch(self.name, PUBLISHED)
+
+    def canonical(self, arch: Arch) -> str:
+        return arch.key()
+
+    def enumerate(self) -> list[Arch]:
+        return [Arch(self.name, ops) for ops in itertools.product(*(range(n) for n in self.sizes))]
+
+    def sample(self, rng: np.random.Generator) -> Arch:
+        return Arch(self.name, tuple(int(rng.integers(n)) for n in self.sizes))
+
+    def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
+        ops = list(arch.ops)
+        dim = int(rng.integers(len(ops)))
+        choice = int(rng.integers(self.sizes[dim] - 1))
+        ops[dim] = choice if choice < ops[dim] else choice + 1
+        return Arch(self.name, tuple(ops))
+
+    def crossover(self, a: Arch, b: Arch, rng: np.random.Generator) -> Arch:
+        take_a = rng.random(len(self.sizes)) < 0.5
+        return Arch(self.name, tuple(x if t else y for x, y, t in zip(a.ops, b.ops, take_a)))
+
+    def to_graph(self, arch: Arch) -> ArchGraph:
+        n = len(self.sizes) + 2
+        x = np.zeros((n, self.n_node_types), dtype=np.float32)
+        x[0, 0] = 1.0
+        x[-1, -1] = 1.0
+        for i, op in enumerate(arch.ops):
+            x[i + 1, 1 + self._offsets[i] + op] = 1.0
+        edge_index = np.array([np.arange(n - 1), np.arange(1, n)], dtype=np.int64)
+        return ArchGraph(x=x, edge_index=edge_index)
+
+    def path_encoding(self, archs: Sequence[Arch]) -> np.ndarray:
+        ops = np.array([a.ops for a in archs], dtype=np.int64).reshape(len(archs), -1)
+        out = np.zeros((len(archs), self.path_length), dtype=np.uint8)
+        out[np.arange(len(archs))[:, None], ops + self._offsets[None, :]] = 1
+        return out
+
+    def decode(self, arch: Arch) -> ManualHyper:
+        """The hyperparameters an arch stands for (``ConfigError`` if invalid)."""
+        if not self.is_valid(arch):
+            raise ConfigError(f"not a manual-baseline configuration: {arch.to_json()}")
+        v = {dim: choices[i] for (dim, choices), i in zip(DIMENSIONS, arch.ops)}
+        factor = int(v["filters"])  # type: ignore[call-overload]
+        scale = int(v["kernel_scale"])  # type: ignore[call-overload]
+        kernels = tuple(k * scale + (1 - (k * scale) % 2) for k in (3, 4, 4))
+        return ManualHyper(
+            filters=(5 * factor, 10 * factor, 20 * factor),
+            kernels=kernels,  # type: ignore[arg-type]
+            dense=v["dense"],  # type: ignore[arg-type]
+            dropout=float(v["dropout"]),  # type: ignore[arg-type]
+            batchnorm=bool(v["batchnorm"]),
+            activation=str(v["activation"]),
+        )
+
+
+def build_manual_model(
+    arch: Arch, n_classes: int = 4, n_rr: int = 6, *, seed: int | None = None
+) -> nn.Module:
+    """The baseline CNN for ``arch``: ``forward(beats [B, 1, W], rr [B, n_rr]) -> [B, n_classes]``.
+
+    Works for any window ``W >= 8`` (global max pooling after the last block; the published
+    network flattens a fixed-length map, which would tie it to one window).
+    """
+    import torch
+    from torch import nn
+
+    hp = ManualSpace().decode(arch)
+
+    class AcharyaCNN(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            act: type[nn.Module] = nn.LeakyReLU if hp.activation == "leaky_relu" else nn.ReLU
+            layers: list[nn.Module] = []
+            c_in = 1
+            for c_out, k in zip(hp.filters, hp.kernels):
+                layers.append(nn.Conv1d(c_in, c_out, k, padding=k // 2))
+                if hp.batchnorm:
+                    layers.append(nn.BatchNorm1d(c_out))
+                layers += [act(), nn.MaxPool1d(2)]
+                c_in = c_out
+            self.features = nn.Sequential(*layers)
+            self.rr_norm = nn.BatchNorm1d(n_rr) if n_rr > 0 else nn.Identity()
+            self.head = nn.Sequential(
+                nn.Dropout(hp.dropout),
+                nn.Linear(c_in * 2 + n_rr, hp.dense[0]),
+                act(),
+                nn.Dropout(hp.dropout),
+                nn.Linear(hp.dense[0], hp.dense[1]),
+                act(),
+                nn.Linear(hp.dense[1], n_classes),
+            )
+
+        def forward(self, beats: torch.Tensor, rr: torch.Tensor) -> torch.Tensor:
+            h = self.features(beats)
+            pooled = torch.cat([h.amax(dim=2), h.mean(dim=2)], dim=1)
+            return self.head(torch.cat([pooled, self.rr_norm(rr)], dim=1))
+
+    if seed is None:
+        return AcharyaCNN()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return AcharyaCNN()

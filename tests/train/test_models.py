@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ecgnas.errors import ConfigError
+from ecgnas.spaces.base import Arch
+from ecgnas.spaces.manual import ManualSpace, build_manual_model
+from ecgnas.train.models import build_ecg_model, default_settings, parse_arch
+
+
+def test_parse_arch_forms() -> None:
+    a = parse_arch("ecg1d:3,1,0,2,4,1")
+    assert a == Arch("ecg1d", (3, 1, 0, 2, 4, 1))
+    assert parse_arch('{"space": "ecg1d", "ops": [3, 1, 0, 2, 4, 1]}') == a
+    assert parse_arch("manual") == ManualSpace().published()
+    for bad in ("ecg1d:9,9,9,9,9,9", "ecg1d:1,2", "nosuch:1", "{not json", "ecg1d:a,b"):
+        with pytest.raises(ConfigError):
+            parse_arch(bad)
+
+
+@pytest.mark.parametrize("text", ["ecg1d:3,1,0,2,4,1", "manual"])
+def test_build_is_seeded_and_runs(text: str) -> None:
+    torch.set_num_threads(1)
+    arch = parse_arch(text)
+    settings = default_settings(arch, n_classes=4)
+    m1 = build_ecg_model(arch, settings, seed=7)
+    m2 = build_ecg_model(arch, settings, seed=7)
+    for (k, v1), v2 in zip(m1.state_dict().items(), m2.state_dict().values()):
+        assert torch.equal(v1, v2), k
+    out = m1.eval()(torch.randn(3, 1, 256), torch.randn(3, 6))
+    assert out.shape == (3, 4) and torch.isfinite(out).all()
+
+
+def test_manual_space_contract() -> None:
+    space = ManualSpace()
+    rng = np.random.default_rng(0)
+    assert space.size() == 432 == len(space.enumerate())
+    hp = space.decode(space.published())
+    assert hp.filters == (5, 10, 20) and hp.dense == (30, 20)
+    for _ in range(500):
+        a = space.sample(rng)
+        m = space.mutate(a, rng)
+        assert space.is_valid(m) and sum(x != y for x, y in zip(a.ops, m.ops)) == 1
+        c = space.crossover(a, m, rng)
+        assert space.is_valid(c)
+    enc = space.path_encoding([space.published()])
+    assert enc.shape == (1, space.path_length) and enc.sum() == 6
+    g = space.to_graph(space.published())
+    assert g.x.shape == (8, space.n_node_types) and g.edge_index.shape == (2, 7)
+    # the published network is the smallest: more filters mean more parameters
+    small = sum(p.numel() for p in build_manual_model(space.published()).parameters())
+    big = sum(p.numel() for p in build_manual_model(space.make((3, 0, 0, 0, 0, 0))).parameters())
+    assert big > small
