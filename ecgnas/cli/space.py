@@ -1,6 +1,6 @@
 """``ecgnas space ...``: inspect search spaces.
 
-``ecgnas space info nb201|nb101|ecg1d [--seed N] [--data-dir DIR] [--json]`` prints the
+``ecgnas space info nb201|nb101|ecg1d|manual [--seed N] [--data-dir DIR] [--json]`` prints the
 space's size, its ops, the widths of both encodings and an example arch with its parameter
 count (ecg1d: the network built at the default ``ECGModelConfig``; nb201: ``params_M_c10``
 from ``nasbench/nb201.csv.gz``; nb101: ``trainable_params`` from ``nasbench/nb101.npz``; a
@@ -22,7 +22,7 @@ app = typer.Typer(help="Inspect search spaces.", no_args_is_help=True)
 
 @app.command("info")
 def info(
-    name: str = typer.Argument(..., help="Space name: nb201, nb101 or ecg1d."),
+    name: str = typer.Argument(..., help="Space name: nb201, nb101, ecg1d or manual."),
     seed: int = typer.Option(0, "--seed", help="Seed of the example arch."),
     data_dir: Path | None = data_dir_option(),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead."),
@@ -96,6 +96,14 @@ def _params(space_name: str, arch: Any, data_dir: Path | None) -> dict[str, Any]
                 f"{config.input_len}-sample beats"
             ),
             "macs": count_flops(model),
+        }
+    if space_name == "manual":
+        from ecgnas.spaces.ecg1d_model import count_params
+        from ecgnas.train.models import build_ecg_model
+
+        return {
+            "params": count_params(build_ecg_model(arch, seed=0)),
+            "params_source": "manual-baseline CNN, 4 classes, 6 RR features",
         }
     if space_name == "nb201":
         from ecgnas.benchmarks.nb201_table import NB201Table

@@ -86,5 +86,5 @@ def test_bad_space_is_one_line_exit_2(argv: list[str]) -> None:
     if argv[-1] == "nb301":
         assert (
             proc.stderr
-            == "error: unknown search space 'nb301'; known spaces: nb201, nb101, ecg1d\n"
+            == "error: unknown search space 'nb301'; known spaces: nb201, nb101, ecg1d, manual\n"
         )

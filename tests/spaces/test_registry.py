@@ -11,11 +11,11 @@ import pytest
 from ecgnas.errors import ConfigError
 from ecgnas.spaces import SPACE_NAMES, SearchSpace, get_space
 
-SIZES = {"nb201": 15_625, "nb101": 423_624, "ecg1d": 117_649}
+SIZES = {"nb201": 15_625, "nb101": 423_624, "ecg1d": 117_649, "manual": 432}
 
 
 def test_space_names() -> None:
-    assert SPACE_NAMES == ("nb201", "nb101", "ecg1d")
+    assert SPACE_NAMES == ("nb201", "nb101", "ecg1d", "manual")
 
 
 @pytest.mark.parametrize("name", SPACE_NAMES)
@@ -33,7 +33,7 @@ def test_every_name_gives_a_working_space(name: str) -> None:
 
 def test_unknown_name_lists_the_known_ones() -> None:
     with pytest.raises(
-        ConfigError, match="unknown search space 'nb301'; known spaces: nb201, nb101, ecg1d"
+        ConfigError, match="unknown search space 'nb301'; known spaces: nb201, nb101, ecg1d, manual"
     ):
         get_space("nb301")
 
