@@ -270,6 +270,8 @@ def train_classifier(
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     for epoch in range(config.epochs):
+        t_epoch = time.perf_counter()
+        compute_before = compute
         if cap is not None and len(maj_idx) > cap:
             chosen = maj_idx[torch.randperm(len(maj_idx), generator=gen)[:cap]]
             idx = torch.cat([chosen, rest_idx])
