@@ -39,6 +39,32 @@ N_EDGES = len(EDGES)
 ROUTES: tuple[tuple[int, ...], ...] = ((3,), (0, 4), (1, 5), (0, 2, 5))
 
 
+def live_edges(ops: Sequence[int], none_index: int = 0) -> list[int]:
+    """The edges that can change a cell's output, in edge order.
+
+    An edge is dead when its op is ``none``, when its source node receives nothing from the
+    input, or when its target node does not reach the output (node 3) through live edges.
+    """
+    live = [e for e in range(N_EDGES) if ops[e] != none_index]
+    active = {0}
+    for node in range(1, N_NODES):
+        if any(EDGES[e][1] == node and EDGES[e][0] in active for e in live):
+            active.add(node)
+    fed = [e for e in live if EDGES[e][0] in active]
+    useful = {N_NODES - 1}
+    for node in range(N_NODES - 2, 0, -1):
+        if any(EDGES[e][0] == node and EDGES[e][1] in useful for e in fed):
+            useful.add(node)
+    return [e for e in fed if EDGES[e][1] in useful]
+
+
+def effective_ops(ops: Sequence[int], none_index: int = 0) -> tuple[int, ...]:
+    """``ops`` with every dead edge (see ``live_edges``) set to ``none``: cells with equal
+    effective ops compute the same function."""
+    keep = set(live_edges(ops, none_index))
+    return tuple(int(op) if e in keep else none_index for e, op in enumerate(ops))
+
+
 class CellSpace:
     """An edge-op cell space (see the module docstring). Subclasses set the op list.
 
@@ -120,12 +146,20 @@ class CellSpace:
         return Arch(self.name, tuple(int(o) for o in rng.integers(0, self.n_ops, N_EDGES)))
 
     def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
-        """Change the op of one random edge to a different op."""
-        ops = list(arch.ops)
-        edge = int(rng.integers(N_EDGES))
-        choice = int(rng.integers(self.n_ops - 1))
-        ops[edge] = choice if choice < ops[edge] else choice + 1
-        return Arch(self.name, tuple(ops))
+        """Change the op of one random edge to a different op, redrawn (up to 100 times) until
+        the child's canonical hash differs from the parent's (a change on a dead edge of a
+        function-aware space would not change the network)."""
+        parent = self.canonical(arch)
+        child = arch
+        for _ in range(100):
+            ops = list(arch.ops)
+            edge = int(rng.integers(N_EDGES))
+            choice = int(rng.integers(self.n_ops - 1))
+            ops[edge] = choice if choice < ops[edge] else choice + 1
+            child = Arch(self.name, tuple(ops))
+            if self.canonical(child) != parent:
+                return child
+        return child
 
     def crossover(self, a: Arch, b: Arch, rng: np.random.Generator) -> Arch:
         """Uniform crossover: each edge's op from ``a`` or ``b`` with probability 1/2."""

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ecgnas.spaces.cell import CellSpace
+from ecgnas.spaces.base import Arch
+from ecgnas.spaces.cell import CellSpace, effective_ops
 
 ECG1D_OPS: tuple[str, ...] = (
     "none",
@@ -85,3 +86,10 @@ class ECG1DSpace(CellSpace):
     def __init__(self) -> None:
         super().__init__("ecg1d", ECG1D_OPS)
         self.op_specs: tuple[OpSpec, ...] = tuple(OP_SPECS[name] for name in ECG1D_OPS)
+
+    def canonical(self, arch: Arch) -> str:
+        """Function-aware hash: the key of the cell with its dead edges set to ``none``
+        (``ecgnas.spaces.cell.effective_ops``). Cells that differ only on dead edges build the
+        same network, so a search trains only one of them. ``enumerate()`` and ``size()``
+        still count all ``7**6`` cells."""
+        return Arch(self.name, effective_ops(arch.ops, self.none_index)).key()

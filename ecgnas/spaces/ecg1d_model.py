@@ -46,7 +46,7 @@ from torch import Tensor, nn
 
 from ecgnas.errors import ConfigError
 from ecgnas.spaces.base import Arch
-from ecgnas.spaces.cell import EDGES, N_NODES
+from ecgnas.spaces.cell import EDGES, N_NODES, live_edges
 from ecgnas.spaces.ecg1d import ECG1D_OPS, OP_SPECS, ECG1DSpace, OpSpec
 
 
@@ -128,19 +128,7 @@ def cell_plan(ops: tuple[int, ...], none_index: int = 0) -> list[tuple[int, list
     dropped when their op is ``none``, their source receives nothing, or their target does
     not reach node 3 (see the module docstring).
     """
-    live = [e for e in range(len(EDGES)) if ops[e] != none_index]
-    # forward: which nodes receive something from the input
-    active = {0}
-    for node in range(1, N_NODES):
-        if any(EDGES[e][1] == node and EDGES[e][0] in active for e in live):
-            active.add(node)
-    fed = [e for e in live if EDGES[e][0] in active]
-    # backward: which nodes reach the output through fed edges
-    useful = {N_NODES - 1}
-    for node in range(N_NODES - 2, 0, -1):
-        if any(EDGES[e][0] == node and EDGES[e][1] in useful for e in fed):
-            useful.add(node)
-    kept = [e for e in fed if EDGES[e][1] in useful]
+    kept = live_edges(ops, none_index)
     plan: list[tuple[int, list[tuple[int, int]]]] = []
     for node in range(1, N_NODES):
         incoming = [(e, EDGES[e][0]) for e in kept if EDGES[e][1] == node]

@@ -274,3 +274,22 @@ def test_torchscript_and_onnx_export(tmp_path: Path) -> None:
     session = onnxruntime.InferenceSession(str(path))
     got = session.run(None, {"beats": beats[:2].numpy(), "rr": rr[:2].numpy()})[0]
     assert np.allclose(got, expected[:2].detach().numpy(), atol=1e-5)
+
+
+def test_canonical_collapses_dead_edges_and_builds_the_same_network() -> None:
+    from ecgnas.spaces.base import Arch
+    from ecgnas.spaces.cell import effective_ops
+    from ecgnas.spaces.ecg1d import ECG1DSpace
+    from ecgnas.spaces.ecg1d_model import build_model, count_params
+
+    space = ECG1DSpace()
+    # node 1 receives nothing (edge 0 is none), so edges 2 and 4 (out of node 1) are dead
+    a = Arch("ecg1d", (0, 6, 3, 6, 2, 3))
+    b = Arch("ecg1d", (0, 6, 0, 6, 5, 3))
+    assert effective_ops(a.ops) == effective_ops(b.ops) == (0, 6, 0, 6, 0, 3)
+    assert space.canonical(a) == space.canonical(b)
+    assert count_params(build_model(a, seed=0)) == count_params(build_model(b, seed=0))
+    # a live edge changes the hash
+    assert space.canonical(Arch("ecg1d", (0, 6, 0, 6, 0, 2))) != space.canonical(a)
+    distinct = {space.canonical(x) for x in space.enumerate()}
+    assert len(distinct) == 83_671
