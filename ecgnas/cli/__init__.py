@@ -14,13 +14,13 @@ import sys
 
 import typer
 
+from ecgnas.cli import benchmark as benchmark_cmds
 from ecgnas.cli import data as data_cmds
 from ecgnas.cli import space as space_cmds
 from ecgnas.errors import EcgnasError
 
 app = typer.Typer(
     name="ecgnas",
-    help="DCL-ENAS neural architecture search for ECG arrhythmia classifiers.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -28,6 +28,7 @@ app = typer.Typer(
 )
 app.add_typer(data_cmds.app, name="data")
 app.add_typer(space_cmds.app, name="space")
+app.add_typer(benchmark_cmds.app, name="benchmark")
 
 
 @app.callback()

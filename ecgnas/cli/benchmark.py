@@ -1,0 +1,104 @@
+"""``ecgnas benchmark ...``: measurements that write ``reports/``.
+
+``benchmark predictor nb201``: how well each predictor ranks NB201 cells from few labels
+(``ecgnas.benchmarks.predictor_bench``). Heavy imports happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+
+import typer
+
+from ecgnas.cli._common import cache_dir_option, data_dir_option
+from ecgnas.errors import ConfigError
+
+app = typer.Typer(help="Benchmarks that write reports (markdown, JSON, PNG).", no_args_is_help=True)
+
+
+def _int_list(text: str, flag: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ConfigError(f"{flag} must be comma-separated whole numbers, got {text!r}") from None
+    if not values:
+        raise ConfigError(f"{flag} needs at least one value")
+    return values
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+@app.command("predictor")
+def predictor(
+    benchmark: str = typer.Argument("nb201", help="Benchmark table: nb201."),
+    dataset: str = typer.Option(
+        "cifar10-valid", "--dataset", help="cifar10-valid, cifar10, cifar100 or ImageNet16-120."
+    ),
+    labels: str = typer.Option(
+        "20,50,100,200", "--labels", help="Labelled archs, comma-separated."
+    ),
+    seeds: int = typer.Option(20, "--seeds", help="Number of seeds (0..seeds-1)."),
+    first_seed: int = typer.Option(0, "--first-seed", help="First seed."),
+    variants: str = typer.Option(
+        "", "--variants", help="Predictors, comma-separated (default: all)."
+    ),
+    jobs: int = typer.Option(1, "--jobs", help="Worker processes."),
+    clp_seed: int = typer.Option(0, "--clp-seed", help="Seed of the shared CLP encoder."),
+    out: str = typer.Option("reports", "--out", help="Report folder."),
+    data_dir: str | None = data_dir_option(),
+    cache_dir: str | None = cache_dir_option(),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress lines."),
+) -> None:
+    """Rank all NB201 cells from 20..200 labels with every predictor; write a report."""
+    from ecgnas.benchmarks.predictor_bench import (
+        PredictorBenchConfig,
+        run_predictor_bench,
+        summarize,
+        write_report,
+    )
+    from ecgnas.predictor.variants import PREDICTOR_NAMES
+
+    if seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {seeds}")
+    config = PredictorBenchConfig(
+        benchmark=benchmark,
+        dataset=dataset,
+        labels=_int_list(labels, "--labels"),
+        seeds=tuple(range(first_seed, first_seed + seeds)),
+        variants=_names(variants) or PREDICTOR_NAMES,
+        jobs=jobs,
+        clp_seed=clp_seed,
+        data_dir=data_dir,
+        cache_dir=cache_dir,
+    )
+
+    def progress(done: int, total: int, elapsed: float) -> None:
+        if not quiet:
+            eta = elapsed / done * (total - done)
+            typer.echo(
+                f"  {done}/{total} tasks, {elapsed / 60:.1f} min elapsed, ~{eta / 60:.1f} min left",
+                err=True,
+            )
+
+    typer.echo(
+        f"predictor benchmark {benchmark} {dataset}: {len(config.variants)} predictors x "
+        f"{len(config.seeds)} seeds x labels {list(config.labels)}, jobs {jobs}",
+        err=True,
+    )
+    t0 = time.perf_counter()
+    records, pretrained = run_predictor_bench(config, on_progress=progress)
+    wall = time.perf_counter() - t0
+    command = "ecgnas " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    paths = write_report(out, config, records, pretrained, command, wall)
+    summary = summarize(records)
+    for variant in config.variants:
+        cells = ", ".join(
+            f"{n}: {s['kendall_tau_mean']:.3f}" for n, s in sorted(summary[variant].items())
+        )
+        typer.echo(f"{variant:>16}  tau  {cells}")
+    for kind, path in paths.items():
+        typer.echo(f"wrote {kind}: {path}")

@@ -1,0 +1,203 @@
+"""Architecture encoders: the GIN *soft* encoder and the path-encoding *hard* encoder.
+
+Both work for any ``SearchSpace`` through ``to_graph``, ``n_node_types``, ``path_encoding``
+and ``path_length``; nothing here knows which space it encodes.
+
+The graphs of the built-in spaces are tiny (at most 8 nodes), so the GIN runs on *dense*
+batches: node features ``[B, n_max, n_node_types]`` and a receive matrix ``[B, n_max, n_max]``
+(``adj[b, i, j] = 1`` when node ``i`` receives from node ``j``). One batched matmul per layer is
+several times faster on CPU than scatter-based message passing on graphs this small.
+``ArchTensors`` holds these tensors for a fixed list of archs, built once and sliced by row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch_geometric.nn import DenseGINConv
+from torch_geometric.utils import to_dense_adj, to_dense_batch
+
+from ecgnas.errors import ConfigError
+from ecgnas.spaces.base import Arch, SearchSpace
+from ecgnas.spaces.encodings import stack_graphs
+
+
+@dataclass(frozen=True)
+class ArchTensors:
+    """Dense encodings of ``n`` archs (row ``i`` is arch ``i`` of the list they came from).
+
+    x:
+        float32 ``[n, n_max, n_node_types]`` one-hot node types, zero rows for padding.
+    adj:
+        float32 ``[n, n_max, n_max]``; ``adj[b, i, j] = 1`` when node ``i`` receives from ``j``
+        (the transpose of ``to_dense_adj``), so ``adj @ h`` sums each node's predecessors.
+    mask:
+        bool ``[n, n_max]``, true on real nodes.
+    out_index:
+        int64 ``[n]``, the output node of each graph (its last node).
+    path:
+        uint8 ``[n, path_length]`` path encodings (kept compact; ``path_float`` converts).
+    """
+
+    x: torch.Tensor
+    adj: torch.Tensor
+    mask: torch.Tensor
+    out_index: torch.Tensor
+    path: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    @classmethod
+    def build(cls, space: SearchSpace, archs: Sequence[Arch]) -> ArchTensors:
+        """Encode ``archs`` of ``space`` (``ValueError`` when ``archs`` is empty)."""
+        if len(archs) == 0:
+            raise ValueError("ArchTensors.build needs at least one arch")
+        x_np, edge_index_np, batch_np = stack_graphs([space.to_graph(a) for a in archs])
+        x = torch.from_numpy(x_np)
+        edge_index = torch.from_numpy(edge_index_np)
+        batch = torch.from_numpy(batch_np)
+        n = len(archs)
+        sizes = np.bincount(batch_np, minlength=n)
+        n_max = int(sizes.max())
+        dense_x, mask = to_dense_batch(x, batch, max_num_nodes=n_max, batch_size=n)
+        if edge_index.shape[1] > 0:
+            adj = to_dense_adj(edge_index, batch, max_num_nodes=n_max, batch_size=n)
+        else:
+            adj = torch.zeros(n, n_max, n_max)
+        adj = adj.transpose(1, 2).contiguous()
+        out_index = torch.from_numpy(sizes.astype(np.int64) - 1)
+        path = torch.from_numpy(np.ascontiguousarray(space.path_encoding(archs), dtype=np.uint8))
+        return cls(dense_x.contiguous(), adj, mask, out_index, path)
+
+    def rows(self, index: torch.Tensor | np.ndarray | Sequence[int]) -> ArchTensors:
+        """The archs at ``index`` (int64 row numbers), in that order."""
+        idx = torch.as_tensor(np.asarray(index, dtype=np.int64))
+        return ArchTensors(
+            self.x[idx], self.adj[idx], self.mask[idx], self.out_index[idx], self.path[idx]
+        )
+
+    def path_float(self) -> torch.Tensor:
+        """float32 ``[n, path_length]``."""
+        return self.path.to(torch.float32)
+
+
+#: node poolings of the readout: the mean, the sum or both, with the output node's state
+READOUTS: tuple[str, ...] = ("mean", "sum", "mean_sum")
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """Shape of the GIN soft encoder.
+
+    hidden:
+        Width of every GIN layer.
+    layers:
+        Number of GIN layers. Messages flow along edges (input towards output), so the
+        output node sees the whole cell when ``layers`` is at least the longest route length
+        in edges (4 for the 4-node cells: input, three ops, output).
+    emb_dim:
+        Width of the embedding (the readout).
+    readout:
+        Node pooling per layer, next to the output node's state: ``"mean"`` (default; ranks
+        NB201 best after CLP), ``"sum"`` (can count ops, e.g. on dead edges) or ``"mean_sum"``.
+    """
+
+    hidden: int = 64
+    layers: int = 4
+    emb_dim: int = 64
+    readout: str = "mean"
+
+    def __post_init__(self) -> None:
+        if self.readout not in READOUTS:
+            raise ConfigError(f"readout must be one of {READOUTS}, not {self.readout!r}")
+        if min(self.hidden, self.layers, self.emb_dim) < 1:
+            raise ConfigError("encoder hidden, layers and emb_dim must be at least 1")
+
+
+class GINEncoder(nn.Module):
+    """GIN over the directed arch graph; the embedding reads out every layer.
+
+    Layer ``l``: ``h_l = MLP_l((1 + eps_l) h_{l-1} + sum of predecessors' h_{l-1})``
+    (``torch_geometric.nn.DenseGINConv``, learned ``eps``), ``MLP = Linear-ReLU-Linear-ReLU``.
+    Readout: for every layer the masked mean (or sum, see ``EncoderSettings.readout``) over
+    nodes and the output node's state, concatenated and mapped by a linear layer to
+    ``emb_dim``. Input ``ArchTensors`` of ``B``
+    archs, output float32 ``[B, emb_dim]``.
+    """
+
+    def __init__(self, n_node_types: int, settings: EncoderSettings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.convs = nn.ModuleList()
+        width = n_node_types
+        for _ in range(settings.layers):
+            mlp = nn.Sequential(
+                nn.Linear(width, settings.hidden),
+                nn.ReLU(),
+                nn.Linear(settings.hidden, settings.hidden),
+                nn.ReLU(),
+            )
+            self.convs.append(DenseGINConv(mlp, train_eps=True))
+            width = settings.hidden
+        per_layer = 3 if settings.readout == "mean_sum" else 2
+        self.readout = nn.Linear(per_layer * settings.hidden * settings.layers, settings.emb_dim)
+
+    def forward(self, t: ArchTensors) -> torch.Tensor:
+        h = t.x
+        maskf = t.mask.to(h.dtype)
+        count = maskf.sum(dim=1, keepdim=True).clamp(min=1.0)
+        rows = torch.arange(h.shape[0])
+        readout = self.settings.readout
+        parts: list[torch.Tensor] = []
+        for conv in self.convs:
+            h = conv(h, t.adj, t.mask)
+            total = (h * maskf.unsqueeze(-1)).sum(dim=1)
+            if readout != "sum":
+                parts.append(total / count)
+            if readout != "mean":
+                parts.append(total)
+            parts.append(h[rows, t.out_index])
+        return self.readout(torch.cat(parts, dim=1))
+
+
+class PathEncoder(nn.Module):
+    """MLP on the path encoding (the *hard* view): float ``[B, path_length]`` -> ``[B, out]``."""
+
+    def __init__(self, path_length: int, hidden: int, out_dim: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(path_length, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, out_dim),
+        )
+
+    def forward(self, path: torch.Tensor) -> torch.Tensor:
+        return self.net(path)
+
+
+def projection_head(in_dim: int, out_dim: int) -> nn.Module:
+    """The contrastive projection head (discarded after pre-training): Linear-ReLU-Linear."""
+    return nn.Sequential(nn.Linear(in_dim, in_dim), nn.ReLU(), nn.Linear(in_dim, out_dim))
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads, then restore the previous number.
+
+    The predictor's models are tiny, so one thread is the fastest on a shared CPU (CLP on
+    NB201 took 100 s with 1 thread and 803 s with 2 on the 2 shared cores, see
+    ``reports/predictor_cost.md``), and float reductions, hence the trained weights, depend
+    on the thread count. The setting is process-wide while the block runs.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
