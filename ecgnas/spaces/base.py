@@ -85,7 +85,8 @@ class SearchSpace(Protocol):
         """A valid arch drawn uniformly (or as the space's benchmark draws them)."""
 
     def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
-        """A valid arch that differs from ``arch`` (by canonical hash) by a small change."""
+        """A valid arch that differs from ``arch`` by a small change (a different genotype; in a
+        function-aware space it may share ``arch``'s canonical hash)."""
 
     def crossover(self, a: Arch, b: Arch, rng: np.random.Generator) -> Arch:
         """A valid child that mixes ``a`` and ``b``."""

@@ -47,7 +47,8 @@ def test_mutate_changes_exactly_one_edge_and_stays_valid(space: CellSpace) -> No
         assert space.is_valid(child)
         diff = [e for e in range(len(EDGES)) if parent.ops[e] != child.ops[e]]
         assert len(diff) == 1
-        assert space.canonical(child) != space.canonical(parent)
+        if space.name == "nb201":  # one hash per cell; ecg1d may collapse dead-edge changes
+            assert space.canonical(child) != space.canonical(parent)
         changed_edges[diff[0]] += 1
     assert (changed_edges > 0).all()  # every edge gets mutated
 
