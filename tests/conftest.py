@@ -15,8 +15,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _real_data_dir() -> Path:
+    """``$ECGNAS_DATA_DIR``, else ``../shared/data`` beside the repo, else ecgnas' default."""
     env = os.environ.get("ECGNAS_DATA_DIR")
-    return Path(env) if env else REPO.parent / "shared" / "data"
+    if env:
+        return Path(env)
+    shared = REPO.parent / "shared" / "data"
+    if shared.exists():
+        return shared
+    from ecgnas.paths import data_dir
+
+    return data_dir()
 
 
 def _need(path: Path) -> Path:
