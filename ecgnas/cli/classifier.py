@@ -1,0 +1,281 @@
+"""``ecgnas tune | train | predict | export``: the final classifier from the command line.
+
+``register(app)`` adds the four commands to the root app. Heavy imports (torch, optuna,
+wfdb) happen inside the commands.
+
+* ``ecgnas tune (--arch ARCH | --run RUN_DIR) --trials N [--storage URL] [--out DIR]``
+* ``ecgnas train (--arch ARCH | --run RUN_DIR | --tuned TUNE_DIR) [--seed S] [--out BUNDLE]``
+* ``ecgnas predict RECORD [--bundle DIR] [--rpeaks reference|detector] [--out beats.csv]``
+* ``ecgnas export [--bundle DIR] --format onnx|torchscript --out FILE``
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from ecgnas.cli._common import cache_dir_option, data_dir_option
+from ecgnas.errors import ConfigError, RunError
+
+if TYPE_CHECKING:
+    from ecgnas.classifier import BeatPredictions
+    from ecgnas.spaces.base import Arch
+
+RESULT_FILE = "result.json"
+
+
+def _threads(n: int) -> None:
+    if n > 0:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+def arch_from_run(run_dir: str | Path) -> Arch:
+    """The best arch of a search run (``<run_dir>/result.json``: ``{"best": {"arch": ...}}``)."""
+    from ecgnas.spaces.base import Arch
+    from ecgnas.train.models import ECG_SPACES
+
+    path = Path(run_dir) / RESULT_FILE
+    if not path.is_file():
+        raise RunError(f"no {RESULT_FILE} in {run_dir} (has the search finished?)")
+    try:
+        arch = Arch.from_json(json.loads(path.read_text(encoding="utf-8"))["best"]["arch"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RunError(f"{path}: no readable best arch ({exc})") from exc
+    if arch.space not in ECG_SPACES:
+        raise RunError(f"{path}: best arch is in space {arch.space!r}, not an ECG space")
+    return arch
+
+
+def resolve_arch(arch: str | None, run: Path | None) -> Arch:
+    """Exactly one of ``--arch`` and ``--run`` (``ConfigError`` otherwise)."""
+    from ecgnas.train.models import parse_arch
+
+    if (arch is None) == (run is None):
+        raise ConfigError("give exactly one of --arch and --run")
+    return parse_arch(arch) if arch is not None else arch_from_run(run)  # type: ignore[arg-type]
+
+
+def _command_line() -> str:
+    return "ecgnas " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def tune_cmd(
+    arch: str | None = typer.Option(
+        None, "--arch", help="Arch: ecg1d:o1,...,o6, JSON, or 'manual' (the baseline)."
+    ),
+    run: Path | None = typer.Option(None, "--run", help="Search run dir with result.json."),
+    trials: int = typer.Option(..., "--trials", help="Total finished trials wanted (resumes)."),
+    storage: str | None = typer.Option(
+        None, "--storage", help="Optuna storage URL (default: journal file <out>/tune.journal)."
+    ),
+    out: Path | None = typer.Option(None, "--out", help="Output dir (default runs/tune-<space>)."),
+    study_name: str | None = typer.Option(None, "--study-name", help="Optuna study name."),
+    seed: int = typer.Option(0, "--seed", help="Sampler and training seed."),
+    cv: str = typer.Option("holdout", "--cv", help="holdout (one DS1 split) or kfold."),
+    folds: int = typer.Option(5, "--folds", help="Folds for --cv kfold."),
+    max_majority: int = typer.Option(
+        4000, "--max-majority", help="N beats per epoch (fresh subset each epoch); 0: all."
+    ),
+    min_epochs: int = typer.Option(3, "--min-epochs", help="Lower bound of tuned epochs."),
+    max_epochs: int = typer.Option(10, "--max-epochs", help="Upper bound of tuned epochs."),
+    patience: int = typer.Option(4, "--patience", help="Early-stopping patience (epochs)."),
+    pruner: str = typer.Option("median", "--pruner", help="median, hyperband or none."),
+    threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch default)."),
+    data_dir: str | None = data_dir_option(),
+    cache_dir: str | None = cache_dir_option(),
+) -> None:
+    """Tune the final model's training hyperparameters with Optuna on DS1 (never DS2)."""
+    from ecgnas.tune import Setup, tune
+
+    chosen = resolve_arch(arch, run)
+    _threads(threads)
+    setup = Setup(
+        cv=cv,
+        folds=folds,
+        max_majority=max_majority or None,
+        min_epochs=min_epochs,
+        max_epochs=max_epochs,
+        patience=patience,
+    )
+    out_dir = out or Path("runs") / f"tune-{chosen.space}"
+    result = tune(
+        chosen,
+        trials,
+        out_dir,
+        setup=setup,
+        seed=seed,
+        storage=storage,
+        study_name=study_name,
+        pruner=pruner,
+        data_dir=data_dir,
+        cache_dir=cache_dir,
+    )
+    typer.echo(
+        f"study {result.study_name}: {result.n_complete} complete, {result.n_pruned} pruned; "
+        f"best trial {result.best_trial}: DS1-validation macro-F1 {result.best_value:.4f}"
+    )
+    for key, value in result.best_params.to_json().items():
+        typer.echo(f"  {key} = {value}")
+    typer.echo(f"wrote {result.out_dir / 'tune.json'} (storage: {result.storage})")
+
+
+def train_cmd(
+    arch: str | None = typer.Option(None, "--arch", help="Arch (ecg1d:..., JSON or manual)."),
+    run: Path | None = typer.Option(None, "--run", help="Search run dir with result.json."),
+    tuned: Path | None = typer.Option(None, "--tuned", help="Tuning dir with tune.json."),
+    seed: int = typer.Option(0, "--seed", help="Training seed (init, batch order)."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Bundle dir to write (default runs/bundles/<name>)."
+    ),
+    name: str | None = typer.Option(
+        None, "--name", help="Report name: reports/final_<name>.md (default <space>_seed<S>)."
+    ),
+    report_dir: Path = typer.Option(Path("reports"), "--report-dir", help="Where reports go."),
+    max_majority: int | None = typer.Option(
+        None, "--max-majority", help="N beats per epoch (default: the tuned setup's, 4000)."
+    ),
+    threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch default)."),
+    data_dir: str | None = data_dir_option(),
+    cache_dir: str | None = cache_dir_option(),
+) -> None:
+    """Retrain on DS1, fit the temperature on held-out DS1 records, evaluate once on DS2."""
+    from ecgnas.final import evaluate_ds2, fit_final, summary_line, write_final
+    from ecgnas.tune import Hyperparams, Setup, read_tuned, with_overrides
+
+    given = sum(x is not None for x in (arch, run, tuned))
+    if given != 1:
+        raise ConfigError("give exactly one of --arch, --run and --tuned")
+    tuned_from: dict[str, Any] | None = None
+    if tuned is not None:
+        t = read_tuned(tuned)
+        chosen, params, setup = t.arch, t.params, t.setup
+        tuned_from = {"source": str(t.source), "best_value": t.best_value, "seed": t.seed}
+    else:
+        chosen, params, setup = resolve_arch(arch, run), Hyperparams(), Setup()
+    if max_majority is not None:
+        setup = with_overrides(setup, max_majority=max_majority or None)
+    _threads(threads)
+    label = name or f"{chosen.space}_seed{seed}"
+    bundle_dir = out or Path("runs") / "bundles" / label
+    t0 = time.perf_counter()
+    fit = fit_final(
+        chosen,
+        params,
+        setup,
+        seed,
+        data_dir=data_dir,
+        cache_dir=cache_dir,
+        tuned_from=tuned_from,
+    )
+    typer.echo(f"DS1-validation {summary_line(fit.val_metrics)}; T = {fit.temperature:.3f}")
+    test = evaluate_ds2(fit, data_dir=data_dir, cache_dir=cache_dir)
+    outputs = write_final(
+        fit, test, name=label, bundle_dir=bundle_dir, report_dir=report_dir, command=_command_line()
+    )
+    typer.echo(f"DS2-test {summary_line(test.metrics4)}")
+    typer.echo(
+        f"DS2-test ECE {test.reliability_uncalibrated.ece:.3f} -> "
+        f"{test.reliability_calibrated.ece:.3f} after temperature scaling"
+    )
+    typer.echo(f"bundle: {outputs.bundle}")
+    typer.echo(f"report: {outputs.report_md} ({time.perf_counter() - t0:.0f} s)")
+
+
+def format_summary(pred: BeatPredictions, seconds: float) -> str:
+    """The per-class summary ``ecgnas predict`` prints."""
+    metrics = pred.metrics()
+    counts = pred.counts()
+    lines = [
+        f"record {pred.record}: {len(pred)} beats ({pred.rpeaks} R peaks, {pred.fs:g} Hz), "
+        f"classified in {seconds:.1f} s"
+    ]
+    if metrics is None:
+        lines.append("class  predicted")
+        lines += [f"{c:<5}  {counts[c]:>9}" for c in pred.classes]
+    else:
+        lines.append("class  predicted  reference     Se     +P")
+        for i, c in enumerate(pred.classes):
+            se, ppv = metrics.se[i], metrics.ppv[i]
+            lines.append(
+                f"{c:<5}  {counts[c]:>9}  {int(metrics.support[i]):>9}  "
+                f"{'   n/a' if se != se else f'{se:6.3f}'} "
+                f"{'   n/a' if ppv != ppv else f'{ppv:6.3f}'}"
+            )
+        other = int(sum(1 for r in pred.reference.tolist() if r not in pred.classes))  # type: ignore[union-attr]
+        lines.append(
+            f"macro-F1 {metrics.macro_f1:.3f} over {int(metrics.support.sum())} reference beats "
+            f"of {', '.join(pred.classes)}"
+            + (f"; {other} beats without a reference class of the model left out" if other else "")
+        )
+        missed = sum(pred.missed_reference.values())
+        if missed:
+            lines.append(f"reference beats missed by the detector: {missed}")
+    if pred.dropped_edge:
+        lines.append(f"beats at the recording's edges (window off the signal): {pred.dropped_edge}")
+    return "\n".join(lines)
+
+
+def predict_cmd(
+    record: Path = typer.Argument(..., help="WFDB record path without extension, e.g. mitdb/100."),
+    bundle: Path | None = typer.Option(
+        None, "--bundle", help="Classifier bundle dir (default: the shipped one)."
+    ),
+    rpeaks: str = typer.Option(
+        "reference", "--rpeaks", help="reference (annotated beats) or detector (XQRS)."
+    ),
+    lead: str | None = typer.Option(None, "--lead", help="Lead name (default: the bundle's)."),
+    out: Path | None = typer.Option(None, "--out", help="Write one CSV row per beat here."),
+    threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch default)."),
+) -> None:
+    """Classify every beat of a record and print a per-class summary."""
+    from ecgnas.classifier import load_classifier
+    from ecgnas.io import atomic_write_text
+
+    if rpeaks not in ("reference", "detector"):
+        raise ConfigError(f"--rpeaks must be reference or detector, got {rpeaks!r}")
+    t0 = time.perf_counter()
+    _threads(threads)
+    classifier = load_classifier(bundle)
+    pred = classifier.predict_record(record, rpeaks=rpeaks, lead=lead)
+    typer.echo(format_summary(pred, time.perf_counter() - t0))
+    if out is not None:
+        atomic_write_text(out, pred.to_csv())
+        typer.echo(f"wrote {len(pred)} rows to {out}")
+
+
+def export_cmd(
+    fmt: str = typer.Option(..., "--format", help="onnx or torchscript."),
+    out: Path = typer.Option(..., "--out", help="File to write."),
+    bundle: Path | None = typer.Option(
+        None, "--bundle", help="Classifier bundle dir (default: the shipped one)."
+    ),
+) -> None:
+    """Export a bundle's model (logits and calibrated probabilities) to ONNX or TorchScript."""
+    from ecgnas.classifier import load_classifier
+    from ecgnas.export import FORMATS, export
+
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown export format {fmt!r} (choose {', '.join(FORMATS)})")
+    classifier = load_classifier(bundle)
+    path = export(classifier, fmt, out)
+    typer.echo(
+        f"exported {classifier.name} ({classifier.arch.key()}) to {path}: inputs beats "
+        f"[batch, 1, {classifier.preprocess.window}], rr [batch, 6]; outputs logits, "
+        f"probabilities (T = {classifier.temperature:.3f})"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``tune``, ``train``, ``predict`` and ``export`` to the root app."""
+    app.command("tune")(tune_cmd)
+    app.command("train")(train_cmd)
+    app.command("predict")(predict_cmd)
+    app.command("export")(export_cmd)
