@@ -311,6 +311,8 @@ def train_classifier(
             "epoch": float(epoch),
             "train_loss": total_loss / max(1, len(idx)),
             "val_macro_f1": f1,
+            "epoch_seconds": time.perf_counter() - t_epoch,
+            "compute_seconds": compute - compute_before,
         }
         history.append(row)
         if progress is not None:
