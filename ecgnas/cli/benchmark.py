@@ -102,3 +102,12 @@ def predictor(
         typer.echo(f"{variant:>16}  tau  {cells}")
     for kind, path in paths.items():
         typer.echo(f"wrote {kind}: {path}")
+
+
+def _register_search_benchmarks() -> None:
+    from ecgnas.cli import benchmark_search
+
+    benchmark_search.register(app)
+
+
+_register_search_benchmarks()

@@ -1,1 +1,75 @@
-"""search"""
+"""Architecture search: one ``Strategy`` interface, one ``Budget``, one run log.
+
+* ``base``: ``Strategy`` (ask/tell), ``History``, ``Observation``/``Evaluation`` records and
+  the paired initial-sample stream;
+* ``budget``: ``Budget`` (evaluations and/or device seconds);
+* ``runlog``: the Optuna-backed run log that makes runs resumable;
+* ``driver``: ``run_search``, the one loop that runs any strategy;
+* ``dcl_enas``: the method (Algorithm 1); ``baselines``: random search, REA, NPENAS.
+
+Light to import: torch and optuna are imported only when a predictor is built or a log
+is opened. ``make_strategy(name, **settings)`` builds any strategy by name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ecgnas.errors import ConfigError
+from ecgnas.search.base import Evaluation, History, Observation, Strategy
+from ecgnas.search.baselines import (
+    NPENAS,
+    NPENASSettings,
+    PredictorFactory,
+    RandomSearch,
+    RegularizedEvolution,
+)
+from ecgnas.search.budget import Budget
+from ecgnas.search.dcl_enas import DCLENAS, DCLENASSettings
+from ecgnas.search.driver import RunResult, run_search
+from ecgnas.search.runlog import OptunaRunLog
+
+#: the strategy names ``make_strategy`` knows, the method first
+STRATEGY_NAMES: tuple[str, ...] = ("dcl_enas", "random", "rea", "npenas")
+
+
+def make_strategy(
+    name: str, predictor_factory: PredictorFactory | None = None, **settings: Any
+) -> Strategy:
+    """A strategy by name with its settings (``ConfigError`` for an unknown name or setting).
+
+    ``predictor_factory`` replaces the named predictor of the predictor-based strategies
+    (tests use a tiny one); it is ignored by the others.
+    """
+    try:
+        if name == "dcl_enas":
+            return DCLENAS(DCLENASSettings(**settings), predictor_factory)
+        if name == "npenas":
+            return NPENAS(NPENASSettings(**settings), predictor_factory)
+        if name == "rea":
+            return RegularizedEvolution(**settings)
+        if name == "random":
+            return RandomSearch(**settings)
+    except TypeError as exc:
+        raise ConfigError(f"bad settings for strategy {name!r}: {exc}") from exc
+    raise ConfigError(f"unknown strategy {name!r}; known: {', '.join(STRATEGY_NAMES)}")
+
+
+__all__ = [
+    "DCLENAS",
+    "NPENAS",
+    "STRATEGY_NAMES",
+    "Budget",
+    "DCLENASSettings",
+    "Evaluation",
+    "History",
+    "NPENASSettings",
+    "Observation",
+    "OptunaRunLog",
+    "RandomSearch",
+    "RegularizedEvolution",
+    "RunResult",
+    "Strategy",
+    "make_strategy",
+    "run_search",
+]

@@ -1,0 +1,168 @@
+"""``ecgnas benchmark nb201|nb101``: search methods compared on the benchmark tables.
+
+``register(app)`` adds both commands to the ``benchmark`` typer group. Heavy imports
+(numpy, torch, optuna, matplotlib) happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+
+import typer
+
+from ecgnas.cli._common import cache_dir_option, data_dir_option
+from ecgnas.errors import ConfigError
+
+DEFAULT_METHODS = "dcl_enas,random,rea,npenas"
+NB201_DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
+
+
+def _methods(text: str) -> tuple[str, ...]:
+    methods = tuple(m.strip() for m in text.split(",") if m.strip())
+    if not methods:
+        raise ConfigError("--methods needs at least one method")
+    return methods
+
+
+def _seeds(n: int, first: int) -> tuple[int, ...]:
+    if n < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {n}")
+    return tuple(range(first, first + n))
+
+
+def _command_line(subcommand: str) -> str:
+    """``ecgnas benchmark <subcommand> <its arguments>`` as typed (for the report header)."""
+    args = sys.argv[1:]
+    rest = args[args.index(subcommand) + 1 :] if subcommand in args else args
+    return f"ecgnas benchmark {subcommand} " + " ".join(shlex.quote(a) for a in rest)
+
+
+def _run(config: object, out: str, quiet: bool) -> None:
+    from ecgnas.benchmarks.harness import BenchmarkConfig, load_benchmark, run_benchmark
+    from ecgnas.benchmarks.report import summarize, write_report
+
+    assert isinstance(config, BenchmarkConfig)
+    _, reference = load_benchmark(config)  # fails fast on a missing table
+
+    def progress(done: int, total: int, elapsed: float) -> None:
+        if not quiet:
+            eta = elapsed / done * (total - done)
+            typer.echo(
+                f"  {done}/{total} runs, {elapsed / 60:.1f} min elapsed, ~{eta / 60:.1f} min left",
+                err=True,
+            )
+
+    label = config.dataset if config.benchmark == "nb201" else "nb101"
+    typer.echo(
+        f"{label}: {len(config.methods)} methods x {len(config.seeds)} seeds, budget "
+        f"{config.budget}, jobs {config.jobs}",
+        err=True,
+    )
+    t0 = time.perf_counter()
+    records = run_benchmark(config, on_progress=progress)
+    wall = time.perf_counter() - t0
+    command = _command_line(config.benchmark)
+    paths = write_report(out, config, reference, records, command, wall)
+    summary = summarize(config, records)
+    if reference.signal_note.startswith("TEST"):
+        typer.echo("note: selects on seed-0 TEST accuracy (nb101.npz has no validation)")
+    for method, s in summary["methods"].items():
+        typer.echo(
+            f"{label} {method:9s} test {s['final_test_mean']:.3f} ± {s['final_test_std']:.3f}  "
+            f"found best {100 * s['found_best_share']:.0f} %  {s['wall_seconds_mean']:.1f} s/run"
+        )
+    for method, t in summary["paired_tests"].items():
+        p = "n/a" if t["p_value"] is None else f"{t['p_value']:.2g}"
+        reach = summary["evals_to_match"][method]["method_evals"]
+        typer.echo(
+            f"{label} dcl_enas vs {method}: {t['wins']}/{t['ties']}/{t['losses']} W/T/L, "
+            f"Wilcoxon p = {p}; reaches its mean at "
+            f"{summary['evals_to_match'][method]['baseline_evals']} evals after {reach} evals"
+        )
+    typer.echo(f"wrote {paths['md']}, {paths['json'].name}, {paths['png'].name}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``nb201`` and ``nb101`` to the ``benchmark`` group ``app``."""
+
+    @app.command("nb201")
+    def nb201(
+        dataset: str = typer.Option(
+            "cifar10",
+            "--dataset",
+            help="cifar10 (search on cifar10-valid validation), cifar100, ImageNet16-120, or all.",
+        ),
+        budget: int = typer.Option(100, "--budget", help="Evaluations per run."),
+        seeds: int = typer.Option(100, "--seeds", help="Number of paired seeds."),
+        first_seed: int = typer.Option(0, "--first-seed", help="The first seed."),
+        methods: str = typer.Option(DEFAULT_METHODS, "--methods", help="Comma-separated."),
+        jobs: int = typer.Option(1, "--jobs", help="Worker processes."),
+        out: str = typer.Option("reports", "--out", help="Output directory."),
+        quiet: bool = typer.Option(False, "--quiet", help="No progress lines."),
+        data_dir: str | None = data_dir_option(),
+        cache_dir: str | None = cache_dir_option(),
+    ) -> None:
+        """Compare search methods on NAS-Bench-201; writes reports/search_nb201_<dataset>.*"""
+        from ecgnas.benchmarks.harness import BenchmarkConfig
+
+        if dataset == "all":
+            datasets = NB201_DATASETS
+        elif dataset in NB201_DATASETS:
+            datasets = (dataset,)
+        else:
+            raise ConfigError(
+                f"unknown dataset {dataset!r}; known: {', '.join(NB201_DATASETS)}, all"
+            )
+        for name in datasets:
+            config = BenchmarkConfig(
+                benchmark="nb201",
+                dataset=name,
+                methods=_methods(methods),
+                seeds=_seeds(seeds, first_seed),
+                budget=budget,
+                jobs=jobs,
+                data_dir=data_dir,
+                cache_dir=cache_dir,
+            )
+            _run(config, out, quiet)
+
+    @app.command("nb101")
+    def nb101(
+        budget: int = typer.Option(150, "--budget", help="Evaluations per run."),
+        seeds: int = typer.Option(100, "--seeds", help="Number of paired seeds."),
+        first_seed: int = typer.Option(0, "--first-seed", help="The first seed."),
+        methods: str = typer.Option(DEFAULT_METHODS, "--methods", help="Comma-separated."),
+        jobs: int = typer.Option(1, "--jobs", help="Worker processes."),
+        source: str = typer.Option(
+            "auto",
+            "--source",
+            help="auto (the official tfrecord if present, else nb101.npz), npz or tfrecord.",
+        ),
+        out: str = typer.Option("reports", "--out", help="Output directory."),
+        quiet: bool = typer.Option(False, "--quiet", help="No progress lines."),
+        data_dir: str | None = data_dir_option(),
+        cache_dir: str | None = cache_dir_option(),
+    ) -> None:
+        """Compare search methods on NAS-Bench-101; writes reports/search_nb101.*
+
+        On nb101.npz the only accuracy is the seed-0 test accuracy, so the search selects
+        on it (every result says so); the official tfrecord gives validation accuracy.
+        """
+        from ecgnas.benchmarks.harness import BenchmarkConfig
+
+        if source not in ("auto", "npz", "tfrecord"):
+            raise ConfigError(f"unknown --source {source!r}; known: auto, npz, tfrecord")
+        config = BenchmarkConfig(
+            benchmark="nb101",
+            dataset="cifar10",
+            methods=_methods(methods),
+            seeds=_seeds(seeds, first_seed),
+            budget=budget,
+            jobs=jobs,
+            data_dir=data_dir,
+            cache_dir=cache_dir,
+            nb101_source=source,
+        )
+        _run(config, out, quiet)
