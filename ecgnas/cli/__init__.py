@@ -15,12 +15,16 @@ import sys
 import typer
 
 from ecgnas.cli import benchmark as benchmark_cmds
+from ecgnas.cli import classifier as classifier_cmds
 from ecgnas.cli import data as data_cmds
+from ecgnas.cli import search as search_cmds
 from ecgnas.cli import space as space_cmds
+from ecgnas.cli import worker as worker_cmds
 from ecgnas.errors import EcgnasError
 
 app = typer.Typer(
     name="ecgnas",
+    help="DCL-ENAS neural architecture search for ECG arrhythmia classifiers.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -28,6 +32,9 @@ app = typer.Typer(
 )
 app.add_typer(data_cmds.app, name="data")
 app.add_typer(space_cmds.app, name="space")
+search_cmds.register(app)
+worker_cmds.register(app)
+classifier_cmds.register(app)
 app.add_typer(benchmark_cmds.app, name="benchmark")
 
 

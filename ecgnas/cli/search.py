@@ -1,0 +1,129 @@
+"""``ecgnas search --dataset mitbih --gpu-days 8 ...``: the ECG architecture search."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ecgnas.cli._common import CACHE_DIR_HELP, DATA_DIR_HELP
+from ecgnas.errors import ConfigError
+
+
+def set_threads(threads: int | None) -> None:
+    """Pin torch's CPU threads (small 1-D CNNs on a busy CPU run faster on 1 thread)."""
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {threads}")
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def search(
+    dataset: str = typer.Option("mitbih", "--dataset", help="Dataset to search on (mitbih)."),
+    gpu_days: float = typer.Option(
+        ..., "--gpu-days", help="Device-day budget (evaluation + predictor time)."
+    ),
+    max_evals: int | None = typer.Option(
+        None, "--max-evals", help="Also stop after this many evaluations."
+    ),
+    run_dir: Path | None = typer.Option(
+        None, "--run-dir", help="Run directory (default: runs/mitbih-...)."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --run-dir."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    seed: int = typer.Option(0, "--seed", help="Run seed (strategy and initial sample)."),
+    space: str = typer.Option(
+        "ecg1d", "--space", help="ecg1d (the NAS space) or manual (the baseline's grid)."
+    ),
+    method: str = typer.Option("dcl_enas", "--method", help="dcl_enas, random, rea or npenas."),
+    epochs: int = typer.Option(4, "--epochs", help="Proxy training: maximum epochs per candidate."),
+    max_majority: int = typer.Option(
+        4000, "--max-majority", help="Proxy training: N beats per epoch (0 = all)."
+    ),
+    width: int = typer.Option(8, "--width", help="ecg1d stem width during search."),
+    threads: int | None = typer.Option(
+        None, "--threads", help="torch CPU threads (default: torch's)."
+    ),
+    workers: int = typer.Option(
+        0, "--workers", help="Evaluate in N local worker processes (one per device slot)."
+    ),
+    storage: str | None = typer.Option(
+        None,
+        "--storage",
+        help="Run-log storage: default the journal in --run-dir; postgresql://... for many machines.",
+    ),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_DIR_HELP),
+) -> None:
+    """Search an ECG classifier on MIT-BIH DS1 (train on DS1-train records, score DS1-val)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ecgnas.search.ecg import ECGSearchSettings, default_run_dir, run_ecg_search
+    from ecgnas.train.ecg_evaluator import ProxySettings
+
+    if dataset != "mitbih":
+        raise ConfigError(f"unknown dataset {dataset!r}; ecgnas search supports: mitbih")
+    if gpu_days <= 0:
+        raise ConfigError(f"--gpu-days must be positive, got {gpu_days}")
+    if resume and run_dir is None:
+        raise ConfigError("--resume needs --run-dir")
+    if workers < 0:
+        raise ConfigError(f"--workers must be >= 0, got {workers}")
+    set_threads(threads)
+    proxy = ProxySettings(
+        epochs=epochs,
+        max_majority_per_epoch=max_majority or None,
+        width=width,
+        device=device,
+        seed=seed,
+    )
+    settings = ECGSearchSettings(
+        gpu_days=gpu_days, max_evals=max_evals, space=space, method=method, seed=seed, proxy=proxy
+    )
+    run_dir = run_dir or default_run_dir(settings)
+    budget_s = settings.budget().max_seconds or 1.0
+    typer.echo(f"run directory: {run_dir}", err=True)
+    with Progress(
+        TextColumn("[bold]search[/bold]"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}% of budget"),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        transient=False,
+    ) as bar:
+        task = bar.add_task("search", total=budget_s, status="preparing data...")
+
+        def on_eval(ev, history) -> None:  # noqa: ANN001
+            best = history.best()
+            bar.update(
+                task,
+                completed=min(budget_s, history.seconds),
+                status=f"{len(history)} evals, best DS1-val macro-F1 {best.score:.4f}",
+            )
+
+        result = run_ecg_search(
+            settings,
+            run_dir,
+            resume=resume,
+            data_dir=data_dir,
+            cache_dir=cache_dir,
+            on_evaluation=on_eval,
+            workers=workers,
+            storage=storage,
+        )
+    best = result.best()
+    typer.echo(f"evaluations: {len(result.evaluations)} ({result.stop_reason})")
+    typer.echo(f"best arch: {best.arch.key()}  DS1-val macro-F1 {best.score:.4f}")
+    typer.echo(
+        "per-class DS1-val F1: "
+        + ", ".join(
+            f"{c} {float(best.metrics.get(f'val_f1_{c}', float('nan'))):.3f}" for c in "NSVF"
+        )
+    )
+    typer.echo(f"report: {run_dir / 'report.md'}  result: {run_dir / 'result.json'}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("search")(search)

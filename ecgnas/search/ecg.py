@@ -1,0 +1,264 @@
+"""The ECG search end to end: DS1 data, the ECG evaluator, a strategy, a device-day budget,
+the run log in the run directory, and the run report.
+
+Layout of a run directory::
+
+    <run_dir>/runlog.journal   Optuna journal: every evaluation (resume reads it)
+    <run_dir>/settings.json    the run's settings (space, method, proxy training, data split)
+    <run_dir>/result.json      written at the end: best arch, its DS1-val metrics, the top archs
+    <run_dir>/report.md        the run report; trajectory.png: best-so-far DS1-val macro-F1
+
+Only DS1 records are read (training on DS1-train records, scoring on DS1-val records).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecgnas.errors import ConfigError, RunError
+from ecgnas.io import atomic_path, atomic_write_json, atomic_write_text
+from ecgnas.search.base import Evaluation, History
+from ecgnas.search.budget import SECONDS_PER_DAY, Budget
+from ecgnas.search.driver import RunResult, run_search
+from ecgnas.search.runlog import JOURNAL_NAME, OptunaRunLog
+from ecgnas.train.ecg_evaluator import ProxySettings
+
+log = logging.getLogger(__name__)
+
+#: strategy settings for the ECG space, where each evaluation costs real training time
+ECG_STRATEGY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "dcl_enas": {"population": 10, "n_init": 10, "offspring": 60, "t_gap": 4, "n_infill": 5},
+    "npenas": {},
+    "rea": {},
+    "random": {},
+}
+
+
+@dataclass(frozen=True)
+class ECGSearchSettings:
+    """One ECG search. ``gpu_days``: the device-day budget (wall seconds / 86,400 x devices,
+    evaluator and predictor time); ``max_evals`` an optional cap on evaluations."""
+
+    gpu_days: float
+    max_evals: int | None = None
+    space: str = "ecg1d"
+    method: str = "dcl_enas"
+    seed: int = 0
+    devices: int = 1
+    proxy: ProxySettings = field(default_factory=ProxySettings)
+    strategy: dict[str, Any] = field(default_factory=dict)
+    val_fraction: float = 0.2
+    split_seed: int = 0
+
+    def budget(self) -> Budget:
+        return Budget.device_days(self.gpu_days, self.devices, self.max_evals)
+
+    def strategy_settings(self) -> dict[str, Any]:
+        merged = dict(ECG_STRATEGY_DEFAULTS.get(self.method, {}))
+        merged.update(self.strategy)
+        return merged
+
+
+def default_run_dir(settings: ECGSearchSettings) -> Path:
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"mitbih-{settings.space}-{settings.method}-s{settings.seed}-{stamp}"
+
+
+def run_ecg_search(
+    settings: ECGSearchSettings,
+    run_dir: str | os.PathLike[str],
+    *,
+    resume: bool = False,
+    data_dir: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    on_evaluation: Callable[[Evaluation, History], None] | None = None,
+    records: tuple[str, ...] | None = None,
+    workers: int = 0,
+    storage: str | None = None,
+) -> RunResult:
+    """Run (or resume) one ECG search in ``run_dir``; write ``result.json`` and the report.
+
+    ``records``: a subset of DS1 (tests); default all of DS1. ``workers`` > 0 spreads the
+    evaluations over that many local worker processes through the run's Optuna storage
+    (``storage``: default the journal in ``run_dir``; a ``postgresql://`` URL lets workers on
+    other machines join with ``ecgnas worker``). Raises ``RunError`` when ``run_dir`` holds a
+    run and ``resume`` is false, or when settings differ on resume.
+    """
+    from ecgnas.search import make_strategy
+    from ecgnas.spaces.registry import get_space
+    from ecgnas.train.ecg_data import load_ds1_split
+    from ecgnas.train.ecg_evaluator import ECGEvaluator
+
+    run_dir = Path(run_dir)
+    journal = run_dir / JOURNAL_NAME
+    if journal.exists() and not resume:
+        raise RunError(
+            f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir"
+        )
+    if resume and not journal.exists():
+        raise RunError(f"nothing to resume: no run log at {journal}")
+    if settings.space not in ("ecg1d", "manual"):
+        raise ConfigError(
+            f"the mitbih search needs an ECG space (ecg1d or manual), got {settings.space!r}"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    space = get_space(settings.space)
+    split_kwargs: dict[str, Any] = {
+        "val_fraction": settings.val_fraction,
+        "split_seed": settings.split_seed,
+    }
+    if records is not None:
+        split_kwargs["records"] = records
+    data = load_ds1_split(data_dir=data_dir, cache_dir=cache_dir, **split_kwargs)
+    evaluator = ECGEvaluator(space, data, settings.proxy)
+    strategy = make_strategy(settings.method, **settings.strategy_settings())
+    extra = {
+        "dataset": "mitbih",
+        "proxy": settings.proxy.to_json(),
+        "data": {
+            k: v for k, v in data.describe().items() if k != "train_counts" and k != "val_counts"
+        },
+        "devices": settings.devices,
+    }
+    atomic_write_json(
+        run_dir / "settings.json",
+        {
+            "search": _settings_json(settings),
+            "data": data.describe(),
+            "strategy": strategy.settings(),
+        },
+    )
+    if workers > 0 or storage is not None:
+        from ecgnas.search.distributed import mitbih_spec, run_distributed
+
+        spec = mitbih_spec(
+            settings.space,
+            settings.proxy.to_json(),
+            val_fraction=settings.val_fraction,
+            split_seed=settings.split_seed,
+            records=records,
+        )
+        result = run_distributed(
+            strategy,
+            spec,
+            settings.budget(),
+            settings.seed,
+            storage=storage if storage is not None else journal,
+            workers=workers,
+            resume=resume,
+            extra_settings=extra,
+            on_evaluation=on_evaluation,
+            data_dir=data_dir,
+            cache_dir=cache_dir,
+            log_dir=run_dir,
+        )
+    else:
+        result = run_search(
+            strategy,
+            evaluator,
+            settings.budget(),
+            settings.seed,
+            log=OptunaRunLog(journal),
+            resume=resume,
+            extra_settings=extra,
+            on_evaluation=on_evaluation,
+        )
+    write_run_report(result, settings, run_dir, data.describe())
+    return result
+
+
+def _settings_json(settings: ECGSearchSettings) -> dict[str, Any]:
+    out = asdict(settings)
+    out["budget_seconds"] = settings.budget().max_seconds
+    return out
+
+
+def write_run_report(
+    result: RunResult, settings: ECGSearchSettings, run_dir: Path, data: dict[str, Any]
+) -> None:
+    """``result.json``, ``report.md`` and ``trajectory.png`` in ``run_dir``."""
+    if not result.evaluations:
+        raise RunError("the search ended without a single evaluation (budget too small?)")
+    evals = result.evaluations
+    best = result.best()
+    order = np.argsort([-e.score for e in evals], kind="stable")[:10]
+    top = [evals[int(i)] for i in order]
+    spent = result.seconds_spent
+    payload = {
+        "best": {
+            "arch": best.arch.to_json(),
+            "key": best.arch.key(),
+            "score": best.score,
+            "metrics": best.metrics,
+        },
+        "score_name": "DS1-val macro-F1 (N,S,V,F)",
+        "top": [
+            {"arch": e.arch.to_json(), "key": e.arch.key(), "score": e.score, "index": e.index}
+            for e in top
+        ],
+        "n_evaluations": len(evals),
+        "device_seconds": spent,
+        "device_days": spent / SECONDS_PER_DAY / max(1, settings.devices),
+        "strategy_seconds": float(sum(result.round_seconds)),
+        "stop_reason": result.stop_reason,
+        "settings": _settings_json(settings),
+        "data": data,
+    }
+    atomic_write_json(run_dir / "result.json", payload)
+    _plot_trajectory(evals, run_dir / "trajectory.png")
+    lines = [
+        f"# ECG search: {settings.space} / {settings.method} (seed {settings.seed})",
+        "",
+        "All scores are **DS1-validation** macro-F1 over N, S, V, F (records "
+        + ", ".join(data["val_records"])
+        + "), from proxy training on DS1-train records. No DS2 record was read.",
+        "",
+        f"- evaluations: {len(evals)}; stop: {result.stop_reason}",
+        f"- device time: {spent:.0f} s = {payload['device_days']:.4f} device-days "
+        f"(budget {settings.gpu_days} device-days); strategy/predictor share: "
+        f"{payload['strategy_seconds']:.0f} s",
+        f"- proxy training: {settings.proxy.to_json()}",
+        f"- best arch: `{best.arch.key()}`, DS1-val macro-F1 {best.score:.4f}",
+        "",
+        "| rank | arch | DS1-val macro-F1 | F1 N | F1 S | F1 V | F1 F | params | eval # |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for rank, e in enumerate(top, 1):
+        m = e.metrics
+        lines.append(
+            f"| {rank} | `{e.arch.key()}` | {e.score:.4f} | "
+            + " | ".join(f"{float(m.get(f'val_f1_{c}', float('nan'))):.3f}" for c in "NSVF")
+            + f" | {int(float(m.get('params', 0))):,} | {e.index} |"
+        )
+    lines += ["", "![best-so-far](trajectory.png)", ""]
+    atomic_write_text(run_dir / "report.md", "\n".join(lines))
+
+
+def _plot_trajectory(evals: list[Evaluation], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scores = np.array([e.score for e in evals])
+    hours = np.cumsum([e.cost_seconds for e in evals]) / 3600.0
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.scatter(hours, scores, s=10, alpha=0.5, label="evaluated arch")
+    ax.step(hours, np.maximum.accumulate(scores), where="post", color="C1", label="best so far")
+    ax.set_xlabel("cumulative evaluation time (device-hours)")
+    ax.set_ylabel("DS1-val macro-F1")
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)

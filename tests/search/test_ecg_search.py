@@ -1,0 +1,152 @@
+"""The ECG search end to end at tiny scale on real DS1 records: resume after SIGKILL loses
+and repeats nothing, and no DS2 record is ever read."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ecgnas.data import DS1, DS2
+from ecgnas.search.ecg import ECGSearchSettings, run_ecg_search
+from ecgnas.search.runlog import OptunaRunLog
+from ecgnas.train.ecg_evaluator import ProxySettings
+
+RECORDS = ("106", "118", "201", "209", "215", "223")
+PROXY = dict(epochs=1, patience=1, max_majority_per_epoch=300, width=4, device="cpu", seed=0)
+
+CHILD = r"""
+import os, signal, sys, json
+import torch
+torch.set_num_threads(1)
+import ecgnas.train.ecg_evaluator as ev_mod
+from ecgnas.search.ecg import ECGSearchSettings, run_ecg_search
+from ecgnas.train.ecg_evaluator import ProxySettings
+cfg = json.loads(sys.argv[1])
+calls = {"n": 0}
+real = ev_mod.train_classifier
+def train_then_die(*a, **k):
+    calls["n"] += 1
+    if calls["n"] == cfg["kill_at"]:
+        os.kill(os.getpid(), signal.SIGKILL)   # dies mid-evaluation: the trial stays RUNNING
+    return real(*a, **k)
+ev_mod.train_classifier = train_then_die
+settings = ECGSearchSettings(gpu_days=1.0, max_evals=cfg["max_evals"], method=cfg["method"],
+                             seed=3, proxy=ProxySettings(**cfg["proxy"]))
+run_ecg_search(settings, cfg["run_dir"], data_dir=cfg["data_dir"], cache_dir=cfg["cache_dir"],
+               records=tuple(cfg["records"]))
+"""
+
+
+def _settings(method: str, max_evals: int) -> ECGSearchSettings:
+    return ECGSearchSettings(
+        gpu_days=1.0, max_evals=max_evals, method=method, seed=3, proxy=ProxySettings(**PROXY)
+    )
+
+
+def _logged(run_dir: Path) -> tuple[list[str], list[float], int]:
+    """(canonical hashes of completed evaluations in order, their scores, failed trials)."""
+    import optuna
+
+    study = optuna.load_study(
+        study_name="run", storage=OptunaRunLog(run_dir / "runlog.journal")._storage()
+    )
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+    done.sort(key=lambda t: t.user_attrs["eval"]["index"])
+    return [t.user_attrs["eval"]["canonical"] for t in done], [t.value for t in done], len(failed)
+
+
+@pytest.mark.parametrize("method", ["random", "rea"])
+def test_sigkill_then_resume_loses_and_repeats_nothing(
+    method: str, tmp_path: Path, real_data_dir: Path, shared_cache_dir: Path
+) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    max_evals = 5
+    reference = tmp_path / "reference"
+    run_ecg_search(
+        _settings(method, max_evals),
+        reference,
+        data_dir=real_data_dir,
+        cache_dir=shared_cache_dir,
+        records=RECORDS,
+    )
+    ref_keys, ref_scores, _ = _logged(reference)
+    assert len(ref_keys) == max_evals == len(set(ref_keys))
+
+    killed = tmp_path / "killed"
+    cfg = {
+        "kill_at": 3,
+        "max_evals": max_evals,
+        "method": method,
+        "proxy": PROXY,
+        "run_dir": str(killed),
+        "data_dir": str(real_data_dir),
+        "cache_dir": str(shared_cache_dir),
+        "records": list(RECORDS),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps(cfg)], capture_output=True, text=True
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    keys, _, _ = _logged(killed)
+    assert len(keys) == 2  # two finished before the kill, the third was running
+    assert not (killed / "result.json").exists()
+
+    result = run_ecg_search(
+        _settings(method, max_evals),
+        killed,
+        resume=True,
+        data_dir=real_data_dir,
+        cache_dir=shared_cache_dir,
+        records=RECORDS,
+    )
+    assert result.n_replayed == 2 and result.n_interrupted == 1
+    keys, scores, failed = _logged(killed)
+    assert failed == 1  # the interrupted trial, marked failed and evaluated again
+    assert keys == ref_keys and len(set(keys)) == max_evals
+    assert scores == pytest.approx(ref_scores)
+    best = json.loads((killed / "result.json").read_text())["best"]
+    assert best["score"] == pytest.approx(max(ref_scores))
+
+
+def test_search_reads_no_ds2_record(
+    tmp_path: Path, real_data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    import ecgnas.data.mitbih as mitbih
+
+    torch.set_num_threads(1)
+    seen: list[str] = []
+    monkeypatch.setattr(mitbih, "on_record_access", lambda record, directory: seen.append(record))
+    result = run_ecg_search(
+        _settings("random", 2),
+        tmp_path / "run",
+        data_dir=real_data_dir,
+        cache_dir=tmp_path / "fresh-cache",  # nothing cached: every record is read from disk
+        records=RECORDS,
+    )
+    assert len(result.evaluations) == 2
+    assert set(seen) == set(RECORDS)
+    assert not set(seen) & set(DS2)
+    assert set(seen) <= set(DS1)
+
+
+def test_refuses_to_overwrite_or_resume_nothing(tmp_path: Path) -> None:
+    from ecgnas.errors import RunError
+
+    with pytest.raises(RunError, match="nothing to resume"):
+        run_ecg_search(_settings("random", 1), tmp_path / "empty", resume=True)
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "runlog.journal").write_text("")
+    with pytest.raises(RunError, match="already holds a run"):
+        run_ecg_search(_settings("random", 1), tmp_path / "busy")
+    assert os.listdir(tmp_path / "busy") == ["runlog.journal"]
