@@ -108,6 +108,7 @@ def one_run(
     workers: int,
     args: argparse.Namespace,
     expected: list[str],
+    scratch: Path,
 ) -> Run:
     study = f"scaling-{workers}w-{uuid.uuid4().hex[:8]}"
     spec = nb201_spec(args.dataset, delay_s=args.delay, data_dir=args.data_dir)
@@ -122,7 +123,7 @@ def one_run(
         study_name=study,
         workers=workers,
         config=config,
-        log_dir=Path(tempfile.mkdtemp(prefix="ecgnas-scaling-logs-")),
+        log_dir=scratch / f"logs-{study}",
     )
     wall = time.perf_counter() - t0
     got = [e.canonical for e in result.evaluations]
@@ -260,7 +261,9 @@ def main(argv: list[str] | None = None) -> int:
         help="PostgreSQL URL (default: $ECGNAS_TEST_POSTGRES_URL; none: journal only)",
     )
     parser.add_argument(
-        "--journal-dir", default=None, help="where the journals go (default: a temp dir)"
+        "--journal-dir",
+        default=None,
+        help="where the journals go and stay (default: a temp dir, removed at the end)",
     )
     parser.add_argument("--out", default=str(REPO / "reports" / "scaling.md"))
     args = parser.parse_args(argv)
@@ -285,11 +288,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.postgres:
         storages.append(("PostgreSQL 127.0.0.1", args.postgres))
     runs: list[Run] = []
-    journal_root = Path(args.journal_dir or tempfile.mkdtemp(prefix="ecgnas-scaling-"))
-    for budget, n in plan:
-        for kind, url in storages:
-            storage = url or str(journal_root / uuid.uuid4().hex[:8] / "runlog.journal")
-            runs.append(one_run(kind, storage, budget, n, args, expected[budget]))
+    with tempfile.TemporaryDirectory(prefix="ecgnas-scaling-") as tmp:
+        scratch = Path(tmp)  # worker logs; journals too unless --journal-dir
+        journal_root = Path(args.journal_dir) if args.journal_dir else scratch
+        for budget, n in plan:
+            for kind, url in storages:
+                storage = url or str(journal_root / uuid.uuid4().hex[:8] / "runlog.journal")
+                runs.append(one_run(kind, storage, budget, n, args, expected[budget], scratch))
     command = "python scripts/bench_scaling.py " + " ".join(sys.argv[1:] if argv is None else argv)
     text = report(runs, args, command.strip())
     atomic_write_text(args.out, text)

@@ -112,7 +112,9 @@ stop() {
     [ -d "$dir/data" ] || die "no cluster in $dir"
     local bin
     bin="$(pg_bin)"
-    as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+    as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >/dev/null 2>&1 ||
+        as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w -t 30 stop >/dev/null 2>&1 ||
+        true
     rm -rf "$dir"
 }
 
