@@ -85,6 +85,11 @@ def search(
     run_dir = run_dir or default_run_dir(settings)
     budget_s = settings.budget().max_seconds or 1.0
     typer.echo(f"run directory: {run_dir}", err=True)
+    if storage is not None:
+        study = Path(run_dir).name
+        typer.echo(
+            f"study: {study} (workers: ecgnas worker --storage URL --study {study})", err=True
+        )
     with Progress(
         TextColumn("[bold]search[/bold]"),
         BarColumn(),

@@ -99,12 +99,13 @@ def run_ecg_search(
 
     run_dir = Path(run_dir)
     journal = run_dir / JOURNAL_NAME
-    if journal.exists() and not resume:
-        raise RunError(
-            f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir"
-        )
-    if resume and not journal.exists():
-        raise RunError(f"nothing to resume: no run log at {journal}")
+    if storage is None:  # with a database, the study itself says whether a run exists
+        if journal.exists() and not resume:
+            raise RunError(
+                f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir"
+            )
+        if resume and not journal.exists():
+            raise RunError(f"nothing to resume: no run log at {journal}")
     if settings.space not in ("ecg1d", "manual"):
         raise ConfigError(
             f"the mitbih search needs an ECG space (ecg1d or manual), got {settings.space!r}"
@@ -153,6 +154,8 @@ def run_ecg_search(
             settings.budget(),
             settings.seed,
             storage=storage if storage is not None else journal,
+            # one study per run on a shared database: the run directory's name
+            study_name="run" if storage is None else run_dir.name,
             workers=workers,
             resume=resume,
             extra_settings=extra,
