@@ -235,16 +235,17 @@ def markdown(
         "",
         "## Final test accuracy of the found arch",
         "",
-        "| method | runs | mean ± std | 95 % CI | median | found best | mean evals to find it "
-        "| s/run (mean, max) | strategy s/run |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| method | runs | mean ± std | 95 % CI | median | signal of found arch (mean) "
+        "| found best | mean evals to find it | s/run (mean, max) | strategy s/run |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for m, s in summary["methods"].items():
         lo, hi = s["final_test_ci95"]
         lines.append(
             f"| {_label(m)} | {s['n_runs']} | {s['final_test_mean']:.3f} ± "
             f"{_fmt(s['final_test_std'], 3)} | [{_fmt(lo, 3)}, {_fmt(hi, 3)}] | "
-            f"{s['final_test_median']:.2f} | {100 * s['found_best_share']:.0f} % "
+            f"{s['final_test_median']:.2f} | {s['final_signal_mean']:.3f} | "
+            f"{100 * s['found_best_share']:.0f} % "
             f"({s['found_best_count']}) | {_fmt(s['found_at_mean'], 1)} | "
             f"{s['wall_seconds_mean']:.1f}, {s['wall_seconds_max']:.1f} | "
             f"{s['strategy_seconds_mean']:.1f} |"
@@ -383,3 +384,32 @@ def write_report(
     atomic_write_text(paths["md"], markdown(config, reference, records, summary, meta))
     plot(config, reference, summary, paths["png"])
     return paths
+
+
+def rerender(json_path: str | os.PathLike[str]) -> dict[str, Path]:
+    """Rewrite the markdown and PNG of a report from its JSON (after a change to the layout).
+
+    The runs, the metadata (date, command, machine) and the configuration come from the
+    JSON; the statistics are recomputed. ``DataError`` if the file is not such a report.
+    """
+    import json
+
+    from ecgnas.errors import DataError
+
+    path = Path(json_path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        cfg = dict(data["config"])
+        cfg["methods"] = tuple(cfg["methods"])
+        cfg["seeds"] = tuple(cfg["seeds"])
+        config = BenchmarkConfig(**cfg)
+        reference = Reference(**data["reference"])
+        records = [RunRecord.from_json(r) for r in data["runs"]]
+        meta = data["meta"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{path}: not a search benchmark report ({exc})") from exc
+    summary = summarize(config, records)
+    md, png = path.with_suffix(".md"), path.with_suffix(".png")
+    atomic_write_text(md, markdown(config, reference, records, summary, meta))
+    plot(config, reference, summary, png)
+    return {"json": path, "md": md, "png": png}

@@ -21,6 +21,7 @@ from ecgnas.benchmarks.report import (
     curves,
     evals_to_reach,
     paired_test,
+    rerender,
     summarize,
     write_report,
 )
@@ -124,6 +125,9 @@ def test_nb101_npz_says_it_selects_on_test(nasbench_dir: Path, tmp_path: Path) -
     assert paths["png"].stat().st_size > 10_000
     data = json.loads(paths["json"].read_text())
     assert data["reference"]["signal_name"] == "test_acc_108_seed0"
+    paths["md"].unlink()
+    rerender(paths["json"])  # rebuilt from the JSON alone
+    assert paths["md"].read_text() == md
     assert all(r["signal"] == "test_acc_108_seed0" for r in data["runs"])
 
 
