@@ -140,17 +140,20 @@ class NPENASSettings:
             _positive(name, getattr(self, name))
 
 
-class NPENAS:
-    """NPENAS-NP: predictor-guided mutation of the best evaluated archs."""
+class PredictorGuided:
+    """What the predictor-guided strategies (NPENAS, DCL-ENAS) share: settings, a predictor
+    made by a factory for the space and seed, the paired initial sample, and a variation
+    generator drawn from the run seed's stream ``_rng_stream`` of ``_n_streams``."""
 
-    name = "npenas"
+    name = ""
+    settings_class: type = object
+    _n_streams = 2
+    _rng_stream = 1
 
     def __init__(
-        self,
-        settings: NPENASSettings | None = None,
-        predictor_factory: PredictorFactory | None = None,
+        self, settings: Any | None = None, predictor_factory: PredictorFactory | None = None
     ) -> None:
-        self.config = settings or NPENASSettings()
+        self.config = settings or self.settings_class()
         self._factory = predictor_factory or named_predictor(
             self.config.predictor, **self.config.predictor_settings
         )
@@ -165,8 +168,24 @@ class NPENAS:
     def start(self, space: SearchSpace, seed: int) -> None:
         self._space = space
         self._stream = InitialSample(space, seed)
-        self._rng = seed_streams(seed, 2)[1]
+        self._rng = seed_streams(seed, self._n_streams)[self._rng_stream]
         self._predictor = self._factory(space, seed)
+
+    def _fallback(self, history: History) -> list[Arch]:
+        """One fresh random arch (when variation found nothing new), or none left."""
+        assert self._space is not None and self._rng is not None
+        arch = draw_new(self._space, self._rng, history)
+        return [] if arch is None else [arch]
+
+    def tell(self, history: History, new: Sequence[Observation]) -> None:
+        pass  # the predictor is refitted at the next ask, on the whole history
+
+
+class NPENAS(PredictorGuided):
+    """NPENAS-NP: predictor-guided mutation of the best evaluated archs."""
+
+    name = "npenas"
+    settings_class = NPENASSettings
 
     def ask(self, history: History) -> list[Arch]:
         space, rng, predictor = self._space, self._rng, self._predictor
@@ -180,14 +199,10 @@ class NPENAS:
             space, [p.arch for p in parents], self.config.n_candidates, rng, history
         )
         if not candidates:
-            fallback = draw_new(space, rng, history)
-            return [] if fallback is None else [fallback]
+            return self._fallback(history)
         predicted = predictor.score(candidates)
         order = np.argsort(-predicted, kind="stable")[: self.config.batch]
         return [candidates[int(i)] for i in order]
-
-    def tell(self, history: History, new: Sequence[Observation]) -> None:
-        pass
 
 
 def mutants(

@@ -37,17 +37,16 @@ requires, provided the predictor is deterministic for its seed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ecgnas.errors import ConfigError
-from ecgnas.predictor.base import Predictor
-from ecgnas.search.base import History, InitialSample, Observation, draw_new, seed_streams
-from ecgnas.search.baselines import PredictorFactory, named_predictor
+from ecgnas.search.base import History, draw_new
+from ecgnas.search.baselines import PredictorGuided
 from ecgnas.spaces.base import Arch, SearchSpace
+from ecgnas.spaces.cell import N_EDGES, CellSpace
 
 
 @dataclass(frozen=True)
@@ -62,6 +61,8 @@ class DCLENASSettings:
     tournament: int = 2
     n_explore: int = 2
     explore_pool: int = 20
+    n_cover: int = 0
+    cover_parents: int = 1
     p_crossover: float = 0.5
     p_mutation: float = 0.5
     predictor: str = "dcl"
@@ -73,6 +74,15 @@ class DCLENASSettings:
                 raise ConfigError(f"DCL-ENAS {name} must be at least 1, got {getattr(self, name)}")
         if not 0 <= self.n_explore < self.n_infill:
             raise ConfigError(f"DCL-ENAS n_explore must lie in 0..n_infill-1, got {self.n_explore}")
+        if self.n_cover < 0 or self.n_explore + self.n_cover >= self.n_infill:
+            raise ConfigError(
+                "DCL-ENAS n_cover must be >= 0 and n_explore + n_cover < n_infill, got "
+                f"{self.n_cover} + {self.n_explore} (n_infill {self.n_infill})"
+            )
+        if self.cover_parents < 1:
+            raise ConfigError(
+                f"DCL-ENAS cover_parents must be at least 1, got {self.cover_parents}"
+            )
         if self.explore_pool < 1:
             raise ConfigError(f"DCL-ENAS explore_pool must be at least 1, got {self.explore_pool}")
         for name in ("p_crossover", "p_mutation"):
@@ -80,35 +90,17 @@ class DCLENASSettings:
                 raise ConfigError(f"DCL-ENAS {name} must lie in [0, 1], got {getattr(self, name)}")
 
 
-class DCLENAS:
+class DCLENAS(PredictorGuided):
     """The DCL-ENAS strategy (ask/tell)."""
 
     name = "dcl_enas"
-
-    def __init__(
-        self,
-        settings: DCLENASSettings | None = None,
-        predictor_factory: PredictorFactory | None = None,
-    ) -> None:
-        self.config = settings or DCLENASSettings()
-        self._factory = predictor_factory or named_predictor(
-            self.config.predictor, **self.config.predictor_settings
-        )
-        self._space: SearchSpace | None = None
-        self._stream: InitialSample | None = None
-        self._rng: np.random.Generator | None = None
-        self._predictor: Predictor | None = None
-        self._population: list[Arch] = []
-
-    def settings(self) -> dict[str, Any]:
-        return asdict(self.config)
+    settings_class = DCLENASSettings
+    _n_streams = 3
+    _rng_stream = 2
 
     def start(self, space: SearchSpace, seed: int) -> None:
-        self._space = space
-        self._stream = InitialSample(space, seed)
-        self._rng = seed_streams(seed, 3)[2]
-        self._predictor = self._factory(space, seed)
-        self._population = []
+        super().start(space, seed)
+        self._population: list[Arch] = []
 
     # --- ask/tell ---------------------------------------------------------------------------
     def ask(self, history: History) -> list[Arch]:
@@ -144,17 +136,16 @@ class DCLENAS:
 
         open_ = [(a, f) for key, (a, f) in pool.items() if not history.seen(key)]
         if not open_:
-            fallback = draw_new(space, rng, history)
-            return [] if fallback is None else [fallback]
+            return self._fallback(history)
         open_fit = np.array([f for _, f in open_], dtype=np.float64)
-        order = np.argsort(-open_fit, kind="stable")[: cfg.n_infill - cfg.n_explore]
+        order = np.argsort(-open_fit, kind="stable")[: cfg.n_infill - cfg.n_explore - cfg.n_cover]
         chosen = [open_[int(i)][0] for i in order]
+        taken = {space.canonical(a) for a in chosen}
+        if cfg.n_cover:
+            chosen += self._cover(history, taken)
         if cfg.n_explore:
-            chosen += self._explore(history, {space.canonical(a) for a in chosen})
+            chosen += self._explore(history, taken)
         return chosen
-
-    def tell(self, history: History, new: Sequence[Observation]) -> None:
-        pass  # the predictor is refined at the next ask, on the whole history
 
     def _explore(self, history: History, taken: set[str]) -> list[Arch]:
         """The ``n_explore`` best-predicted of ``explore_pool`` fresh random archs.
@@ -177,6 +168,52 @@ class DCLENAS:
             return []
         best = np.argsort(-predictor.score(fresh), kind="stable")[: cfg.n_explore]
         return [fresh[int(i)] for i in best]
+
+    def _cover(self, history: History, taken: set[str]) -> list[Arch]:
+        """``n_cover`` one-edge mutants of the ``cover_parents`` best evaluated archs, each
+        putting on an edge the op the evaluated archs have tried there least (ties: the best
+        predicted), one pick per (edge, op). Cell spaces only; nothing elsewhere.
+
+        These test, next to the incumbent, exactly the choices a locked-in run never makes
+        (e.g. ``skip_connect`` on an edge where every evaluated cell has a convolution).
+        """
+        space, predictor, cfg = self._space, self._predictor, self.config
+        assert space is not None and predictor is not None
+        if not isinstance(space, CellSpace):
+            return []
+        ops = space.ops_array(history.archs())
+        counts = np.stack([np.bincount(ops[:, e], minlength=space.n_ops) for e in range(N_EDGES)])
+        cands: list[tuple[int, int, int, Arch]] = []
+        keys = set(taken)
+        for parent in history.top(cfg.cover_parents):
+            for edge in range(N_EDGES):
+                for op in range(space.n_ops):
+                    if op == parent.arch.ops[edge]:
+                        continue
+                    child_ops = list(parent.arch.ops)
+                    child_ops[edge] = op
+                    child = space.make(child_ops)
+                    key = space.canonical(child)
+                    if key in keys or history.seen(key):
+                        continue
+                    keys.add(key)
+                    cands.append((int(counts[edge, op]), edge, op, child))
+        if not cands:
+            return []
+        predicted = predictor.score([c[3] for c in cands])
+        order = sorted(range(len(cands)), key=lambda i: (cands[i][0], -predicted[i], i))
+        picks: list[Arch] = []
+        pairs: set[tuple[int, int]] = set()
+        for i in order:
+            count, edge, op, child = cands[i]
+            if (edge, op) in pairs:
+                continue
+            pairs.add((edge, op))
+            taken.add(space.canonical(child))
+            picks.append(child)
+            if len(picks) == cfg.n_cover:
+                break
+        return picks
 
     # --- variation ----------------------------------------------------------------------------
     def _tournament(self, fitness: np.ndarray) -> int:

@@ -90,7 +90,7 @@ from ecgnas.errors import ConfigError, RunError
 from ecgnas.evaluate import Evaluator, Result
 from ecgnas.search.base import Evaluation, History, Observation, Strategy
 from ecgnas.search.budget import Budget
-from ecgnas.search.driver import MAX_IDLE_ROUNDS, RunResult
+from ecgnas.search.driver import RunResult, count_idle, log_stop
 from ecgnas.search.runlog import (
     FORMAT_VERSION,
     _quiet_optuna,
@@ -1013,20 +1013,10 @@ def _search_loop(
         n_before = len(history)
         coord.await_slots(slots)
         new = [history[i] for i in range(n_before, len(history))]
-        if new:
-            idle = 0
-        else:
-            idle += 1
-            if idle >= MAX_IDLE_ROUNDS and not stop_reason:
-                stop_reason = f"no new arch proposed in {MAX_IDLE_ROUNDS} rounds"
+        idle, stop_reason = count_idle(bool(new), idle, stop_reason)
         round_ += 1
 
-    if pos < len(logged):
-        logger.warning(
-            "%d logged evaluations lie beyond this budget and are not part of the result",
-            len(logged) - pos,
-        )
-    logger.info("run stopped after %d evaluations: %s", len(history), stop_reason)
+    log_stop(len(history), stop_reason, len(logged) - pos)
     return RunResult(
         settings={},
         evaluations=coord.evaluations,

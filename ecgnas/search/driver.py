@@ -39,6 +39,26 @@ logger = logging.getLogger(__name__)
 MAX_IDLE_ROUNDS = 50
 
 
+def count_idle(progressed: bool, idle: int, stop_reason: str) -> tuple[int, str]:
+    """Rounds in a row without a new evaluation, and the stop reason once there are too many."""
+    if progressed:
+        return 0, stop_reason
+    idle += 1
+    if idle >= MAX_IDLE_ROUNDS and not stop_reason:
+        stop_reason = f"no new arch proposed in {MAX_IDLE_ROUNDS} rounds"
+    return idle, stop_reason
+
+
+def log_stop(n_evaluations: int, stop_reason: str, n_unused: int) -> None:
+    """Log why a run stopped, and the logged evaluations a resumed run did not use."""
+    if n_unused > 0:
+        logger.warning(
+            "%d logged evaluations lie beyond this budget and are not part of the result",
+            n_unused,
+        )
+    logger.info("run stopped after %d evaluations: %s", n_evaluations, stop_reason)
+
+
 @dataclass
 class RunResult:
     """The outcome of one run.
@@ -242,20 +262,10 @@ def run_search(
             add(evaluate_live(arch, canon, round_))
 
         new = [history[i] for i in range(n_before, len(history))]
-        if new:
-            idle = 0
-        else:
-            idle += 1
-            if idle >= MAX_IDLE_ROUNDS and not stop_reason:
-                stop_reason = f"no new arch proposed in {MAX_IDLE_ROUNDS} rounds"
+        idle, stop_reason = count_idle(bool(new), idle, stop_reason)
         round_ += 1
 
-    if pos < len(replay):
-        logger.warning(
-            "%d logged evaluations lie beyond this budget and are not part of the result",
-            len(replay) - pos,
-        )
-    logger.info("run stopped after %d evaluations: %s", len(history), stop_reason)
+    log_stop(len(history), stop_reason, len(replay) - pos)
     return RunResult(
         settings=settings,
         evaluations=evaluations,
