@@ -534,10 +534,10 @@ class Classifier:
     # -- inputs --
 
     def _resample(self, signal: np.ndarray, fs: float) -> np.ndarray:
-        from scipy.signal import resample_poly
-
         if abs(fs - self.preprocess.fs) < 1e-9:
             return signal
+        from scipy.signal import resample_poly  # only now: importing scipy.signal takes ~1 s
+
         ratio = Fraction(self.preprocess.fs / fs).limit_denominator(1000)
         return resample_poly(signal, ratio.numerator, ratio.denominator)
 

@@ -223,8 +223,22 @@ def format_summary(pred: BeatPredictions, seconds: float) -> str:
     return "\n".join(lines)
 
 
+def resolve_record(record: Path, data_dir: str | None) -> Path:
+    """``record`` itself when its header exists, else a MIT-BIH record number in the data dir."""
+    from ecgnas.data.mitbih import MITDB_RECORDS
+    from ecgnas.paths import data_dir as resolve_data_dir
+
+    if record.with_name(record.name + ".hea").is_file() or str(record) not in MITDB_RECORDS:
+        return record
+    return resolve_data_dir(data_dir) / "mitdb" / str(record)
+
+
 def predict_cmd(
-    record: Path = typer.Argument(..., help="WFDB record path without extension, e.g. mitdb/100."),
+    record: Path = typer.Argument(
+        ...,
+        help="WFDB record path without extension (e.g. mitdb/100), or a MIT-BIH record "
+        "number (e.g. 100) read from the data directory.",
+    ),
     bundle: Path | None = typer.Option(
         None, "--bundle", help="Classifier bundle dir (default: the shipped one)."
     ),
@@ -234,6 +248,7 @@ def predict_cmd(
     lead: str | None = typer.Option(None, "--lead", help="Lead name (default: the bundle's)."),
     out: Path | None = typer.Option(None, "--out", help="Write one CSV row per beat here."),
     threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch default)."),
+    data_dir: str | None = data_dir_option(),
 ) -> None:
     """Classify every beat of a record and print a per-class summary."""
     from ecgnas.classifier import load_classifier
@@ -244,7 +259,7 @@ def predict_cmd(
     t0 = time.perf_counter()
     _threads(threads)
     classifier = load_classifier(bundle)
-    pred = classifier.predict_record(record, rpeaks=rpeaks, lead=lead)
+    pred = classifier.predict_record(resolve_record(record, data_dir), rpeaks=rpeaks, lead=lead)
     typer.echo(format_summary(pred, time.perf_counter() - t0))
     if out is not None:
         atomic_write_text(out, pred.to_csv())
