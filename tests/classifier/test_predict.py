@@ -133,3 +133,16 @@ def test_cli_predict_prints_a_summary_and_writes_one_csv_row_per_beat(
     first = rows[1].split(",")
     assert first[0] == "370" and first[-1] == "N"
     assert sum(float(v) for v in first[3:7]) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_cli_predict_takes_a_mitbih_record_number_from_the_data_dir(
+    cli, trained_bundle: Path, mitdb_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["predict", RECORD, "--bundle", str(trained_bundle)]
+    assert cli([*argv, "--data-dir", str(mitdb_dir.parent)]) == 0
+    assert f"record {RECORD}: 2271 beats" in capsys.readouterr().out
+    # a number that is no MIT-BIH record, and a data dir without the record: one-line errors
+    assert cli(["predict", "99999", "--bundle", str(trained_bundle)]) == 2
+    assert cli([*argv, "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 2 and str(tmp_path / "mitdb" / RECORD) in err
