@@ -12,6 +12,9 @@ Measures, on the 44 non-paced records (DS1 + DS2) with the default ``PreprocessC
 Usage::
 
     python scripts/bench_data.py [--data-dir ../shared/data] [--detector] [--out reports/data_pipeline.md]
+
+``--detector-records N`` (with ``--detector``) prepares only the first N records of DS1 and
+of DS2 with XQRS, for a quick check; the report says so.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -112,15 +116,29 @@ def _loader_throughput(beats, epochs: int = 5) -> tuple[float, float, float]:
     return fast, slow, train
 
 
-def main() -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--data-dir",
         default=os.environ.get("ECGNAS_DATA_DIR", str(REPO.parent / "shared" / "data")),
     )
-    parser.add_argument("--out", default=str(REPO / "reports" / "data_pipeline.md"))
+    parser.add_argument("--out", default="reports/data_pipeline.md")
     parser.add_argument("--detector", action="store_true", help="also prepare with XQRS R peaks")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--detector-records",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --detector: only the first N records of DS1 and of DS2 (default: all)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = shlex.join(
+        ["python", "scripts/bench_data.py", *(sys.argv[1:] if argv is None else argv)]
+    )
 
     from ecgnas.data import DS1, DS2, PreprocessConfig, load_beats, prepare_records
     from ecgnas.data.cache import config_cache_dir
@@ -142,6 +160,9 @@ def main() -> int:
         if args.detector:
             cfg = PreprocessConfig(rpeaks="detector")
             for name, recs in (("DS1", DS1), ("DS2", DS2)):
+                if args.detector_records is not None and args.detector_records < len(recs):
+                    recs = recs[: args.detector_records]
+                    name = f"{name} (first {len(recs)} records only)"
                 prepared, t_det = _timed(
                     lambda recs=recs: prepare_records(
                         recs, cfg, data_dir=data_dir, cache_dir=cache_dir
@@ -167,7 +188,7 @@ def main() -> int:
 - Machine: {os.cpu_count()} CPUs (`nproc`: {len(os.sched_getaffinity(0))}), {platform.machine()}, {platform.system()}; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after (the machine is shared, timings are noisy)
 - Software: {_versions()}
 - Data: `{data_dir}/mitdb`, the 44 non-paced records (DS1 + DS2), default `PreprocessConfig` (baseline median filters, no band-pass, z-score, 90 + 166 sample windows, reference R peaks), hash `{PreprocessConfig().digest()[:16]}`
-- Command: `python scripts/bench_data.py{" --detector" if args.detector else ""}`
+- Command: `{command}`
 
 | measurement | result | target |
 |---|---|---|

@@ -34,8 +34,6 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def best_of(fn: Callable[[], object], repeats: int) -> float:
     """Fastest wall time of ``repeats`` calls of ``fn``, in seconds."""
@@ -122,12 +120,16 @@ def bench_models(n_archs: int, n_timed: int, repeats: int) -> list[str]:
     ]
 
 
-def main() -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=REPO / "reports" / "encodings.md")
+    parser.add_argument("--out", type=Path, default=Path("reports/encodings.md"))
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     import torch
     import torch_geometric
@@ -152,7 +154,9 @@ def main() -> int:
     elapsed = time.perf_counter() - started
 
     load = os.getloadavg()
-    command = "python scripts/bench_encodings.py " + " ".join(sys.argv[1:])
+    command = "python scripts/bench_encodings.py " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
     text = "\n".join(
         [
             "# Encodings and ECG network sizes",

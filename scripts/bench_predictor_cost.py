@@ -26,10 +26,11 @@ import shlex
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", default="reports/predictor_cost.md")
@@ -38,7 +39,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--variants", default="")
     parser.add_argument("--ship", default="", help="spaces whose encoders to write to assets")
+    parser.add_argument(
+        "--clp-epochs",
+        type=int,
+        default=None,
+        help="CLP epochs for the timings (default: the NB201 default, 30); a quick check, "
+        "not the shipped encoder (cannot be combined with --ship)",
+    )
+    parser.add_argument(
+        "--skip-pool-count",
+        action="store_true",
+        help="in the table of shipped encoders, give the pool size from their settings (capped "
+        "at the space size) instead of rebuilding each pool (NB101's takes about a minute)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
+    if args.clp_epochs is not None and args.ship:
+        parser.error("--clp-epochs times a non-default CLP; it cannot be shipped (drop --ship)")
 
     import numpy as np
     import torch
@@ -59,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     archs = space.enumerate()
     signal = table.values("cifar10-valid", "signal")
     settings = default_clp("nb201")
+    if args.clp_epochs is not None:
+        settings = replace(settings, epochs=args.clp_epochs)
     shipped = EncoderStore(use_shipped=True).find("nb201", settings, 0)
     shipped_in_assets = shipped is not None
 
@@ -117,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
 
     machine = machine_info()
     load_after = os.getloadavg()
-    command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])])
+    command = "python " + " ".join(
+        shlex.quote(a) for a in [sys.argv[0], *(sys.argv[1:] if argv is None else argv)]
+    )
     lines = [
         "# Predictor cost (CLP pre-training, CLF rounds)",
         "",
@@ -126,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         f"- machine: {machine.get('nproc')} CPUs ({machine.get('cpu', '?')}), torch "
         f"{machine.get('torch')}; load average (1 min) {load_before[0]:.1f} before, "
         f"{load_after[0]:.1f} after (the cores are shared, so times include contention)",
-        f"- CLP settings (NB201 default): `{settings.to_json()}`",
+        "- CLP settings (NB201 default"
+        + (f", but epochs {args.clp_epochs}: --clp-epochs" if args.clp_epochs is not None else "")
+        + f"): `{settings.to_json()}`",
         "",
         "## CLP on NB201 (all 15,625 cells, cold: no cache), seed 0",
         "",
@@ -139,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     lines += [
         "",
         f"Target: under 300 s. The shipped encoder was {'present' if shipped_in_assets else 'absent'}"
-        " when this ran.",
+        + (" for these (non-default) CLP settings" if args.clp_epochs is not None else "")
+        + " when this ran.",
         "",
         "## One CLF round (`fit`), one torch thread; median seconds over "
         f"{args.repeats} labelled sets",
@@ -159,14 +187,21 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "CLP seconds as recorded when each was trained (one torch thread, shared cores).",
         "",
-        "| space | unlabeled archs x epochs | CLP seconds | final loss | file | bytes |",
+        "| space | unlabeled archs"
+        + (" (settings' pool size, not recounted)" if args.skip_pool_count else "")
+        + " x epochs | CLP seconds | final loss | file | bytes |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for meta_path in sorted(shipped_dir().glob("*.json")):
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         weights = meta_path.with_suffix(".safetensors")
         st = meta["settings"]
-        pool = len(pretrain_pool(get_space(meta["space"]), CLPSettings.from_json(st), meta["seed"]))
+        if args.skip_pool_count:
+            pool = min(st["pool_size"], get_space(meta["space"]).size())
+        else:
+            pool = len(
+                pretrain_pool(get_space(meta["space"]), CLPSettings.from_json(st), meta["seed"])
+            )
         lines.append(
             f"| {meta['space']} | {pool} x {st['epochs']} | {meta['seconds']:.1f} | "
             f"{meta['losses'][-1]:.3f} | `{weights.name}` | {weights.stat().st_size} |"

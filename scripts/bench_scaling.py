@@ -13,7 +13,8 @@ in the same order (and so find the same best arch) as a one-process ``run_search
 
     python scripts/bench_scaling.py                       # journal file on disk
     python scripts/bench_scaling.py --postgres URL        # and PostgreSQL
-    (URL default: $ECGNAS_TEST_POSTGRES_URL; scripts/ci_postgres.sh start prints one)
+    (URL default: $ECGNAS_TEST_POSTGRES_URL; scripts/ci_postgres.sh start prints one;
+    --no-postgres: journal only, even when that variable is set)
 
 Wall time is the whole ``run_distributed`` call, worker start-up (a Python process that
 imports ecgnas and loads the 15,625-row table) included; the evaluation span is the
@@ -34,21 +35,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ecgnas.io import atomic_write_text
-from ecgnas.search import Budget, make_strategy, run_search
-from ecgnas.search.distributed import (
-    DistributedSettings,
-    build_evaluator,
-    nb201_spec,
-    open_run_storage,
-    run_distributed,
-)
-from ecgnas.spaces.base import Arch, SearchSpace
+if TYPE_CHECKING:
+    from ecgnas.spaces.base import Arch, SearchSpace
 
-REPO = Path(__file__).resolve().parents[1]
 DCL = {"population": 20, "n_init": 20, "offspring": 60, "t_gap": 2, "n_infill": 8}
 
 
@@ -77,6 +70,8 @@ class OneHotRidge:
 
 
 def strategy():  # noqa: ANN201
+    from ecgnas.search import make_strategy
+
     return make_strategy("dcl_enas", predictor_factory=OneHotRidge, **DCL)
 
 
@@ -93,6 +88,8 @@ class Run:
 
 
 def evaluation_span(storage: str, study: str) -> float:
+    from ecgnas.search.distributed import open_run_storage
+
     store = open_run_storage(storage)
     trials = store.get_all_trials(store.get_study_id_from_name(study), deepcopy=False)
     done = [t for t in trials if t.state.name == "COMPLETE"]
@@ -110,6 +107,9 @@ def one_run(
     expected: list[str],
     scratch: Path,
 ) -> Run:
+    from ecgnas.search import Budget
+    from ecgnas.search.distributed import DistributedSettings, nb201_spec, run_distributed
+
     study = f"scaling-{workers}w-{uuid.uuid4().hex[:8]}"
     spec = nb201_spec(args.dataset, delay_s=args.delay, data_dir=args.data_dir)
     config = DistributedSettings(heartbeat_s=2.0, grace_s=30.0)
@@ -240,7 +240,7 @@ def report(runs: list[Run], args: argparse.Namespace, command: str) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", default="1,2,4", help="comma-separated worker counts")
     parser.add_argument("--budget", type=int, default=40)
@@ -261,12 +261,26 @@ def main(argv: list[str] | None = None) -> int:
         help="PostgreSQL URL (default: $ECGNAS_TEST_POSTGRES_URL; none: journal only)",
     )
     parser.add_argument(
+        "--no-postgres",
+        action="store_true",
+        help="journal file only, even if --postgres or $ECGNAS_TEST_POSTGRES_URL gives a URL",
+    )
+    parser.add_argument(
         "--journal-dir",
         default=None,
         help="where the journals go and stay (default: a temp dir, removed at the end)",
     )
-    parser.add_argument("--out", default=str(REPO / "reports" / "scaling.md"))
-    args = parser.parse_args(argv)
+    parser.add_argument("--out", default="reports/scaling.md")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    from ecgnas.io import atomic_write_text
+    from ecgnas.search import Budget, run_search
+    from ecgnas.search.distributed import build_evaluator, nb201_spec
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("ecgnas.search.distributed").setLevel(logging.WARNING)
     workers = [int(w) for w in args.workers.split(",")]
@@ -285,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         expected[budget] = [e.canonical for e in reference.evaluations]
 
     storages: list[tuple[str, str | None]] = [("journal file (local disk)", None)]
-    if args.postgres:
+    if args.postgres and not args.no_postgres:
         storages.append(("PostgreSQL 127.0.0.1", args.postgres))
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="ecgnas-scaling-") as tmp:

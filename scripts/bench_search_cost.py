@@ -72,7 +72,7 @@ def log_overhead(n: int = 300) -> dict[str, float]:
     return out
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--seeds", type=int, default=3)
@@ -80,7 +80,11 @@ def main() -> None:
         "--threads", type=int, default=1, help="torch threads (1 = as a --jobs 2 worker)"
     )
     parser.add_argument("--out", default="reports")
-    args = parser.parse_args()
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
 
     import optuna
     import torch
@@ -139,7 +143,9 @@ def main() -> None:
     per_seed_all = sum(per_method.values())
     estimate_min = 3 * 100 * per_seed_all / 2 / 60
     info = machine_info()
-    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    command = "python " + " ".join(
+        shlex.quote(a) for a in (sys.argv if argv is None else [sys.argv[0], *argv])
+    )
     text = "\n".join(
         [
             "# Search cost (NB201 cifar10, budget 100)",

@@ -286,7 +286,7 @@ def render(models: dict[str, dict[str, Any]], args: argparse.Namespace, extra: d
     return "\n".join(lines)
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--nas-arch", help="ecg1d arch key, e.g. ecg1d:3,1,0,2,4,1")
@@ -296,6 +296,13 @@ def main() -> None:
     parser.add_argument("--tune-seed", type=int, default=0)
     parser.add_argument("--max-majority", type=int, default=4000)
     parser.add_argument("--max-epochs", type=int, default=10)
+    parser.add_argument(
+        "--min-epochs",
+        type=int,
+        default=None,
+        help="lower end of the tuned epochs (default: the default Setup's, 3, or --max-epochs "
+        "when that is smaller)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--cache-dir", default=None)
@@ -303,20 +310,11 @@ def main() -> None:
     parser.add_argument("--reports", default="reports")
     parser.add_argument("--ship", action="store_true", help="copy the nas bundle into assets")
     parser.add_argument("--only", choices=("nas", "manual"), default=None)
-    args = parser.parse_args()
-    args.command_args = " ".join(
-        a
-        for a in [
-            f"--nas-arch {args.nas_arch}" if args.nas_arch else f"--nas-run {args.nas_run}",
-            f"--trials {args.trials}",
-            "--seeds " + " ".join(str(s) for s in args.seeds),
-            f"--max-majority {args.max_majority}",
-            f"--max-epochs {args.max_epochs}",
-            f"--threads {args.threads}",
-            "--ship" if args.ship else "",
-        ]
-        if a
-    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -328,12 +326,32 @@ def main() -> None:
     from ecgnas.train.models import parse_arch
     from ecgnas.tune import Setup
 
+    default_min = Setup().min_epochs
+    if args.min_epochs is None:
+        args.min_epochs = min(default_min, args.max_epochs)
+    args.command_args = " ".join(
+        a
+        for a in [
+            f"--nas-arch {args.nas_arch}" if args.nas_arch else f"--nas-run {args.nas_run}",
+            f"--trials {args.trials}",
+            "--seeds " + " ".join(str(s) for s in args.seeds),
+            f"--max-majority {args.max_majority}",
+            f"--max-epochs {args.max_epochs}",
+            f"--min-epochs {args.min_epochs}" if args.min_epochs != default_min else "",
+            f"--threads {args.threads}",
+            "--ship" if args.ship else "",
+        ]
+        if a
+    )
+
     torch.set_num_threads(args.threads)
     nas_arch = parse_arch(args.nas_arch) if args.nas_arch else arch_from_run(args.nas_run)
     nas_source = (
         f"best of `{args.nas_run}/result.json`" if args.nas_run else "given on the command line"
     )
-    setup = Setup(max_majority=args.max_majority, max_epochs=args.max_epochs)
+    setup = Setup(
+        max_majority=args.max_majority, min_epochs=args.min_epochs, max_epochs=args.max_epochs
+    )
     out = Path(args.out)
     models = {}
     for label, arch in (("nas", nas_arch), ("manual", parse_arch("manual"))):

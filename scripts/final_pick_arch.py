@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=8, help="random archs to train")
     parser.add_argument("--epochs", type=int, default=6)
@@ -34,7 +34,17 @@ def main() -> None:
     parser.add_argument("--cache-dir", default=None)
     parser.add_argument("--out", default="runs/arch-pick")
     parser.add_argument("--report", default="reports/final_arch_pick.md")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--max-majority",
+        type=int,
+        default=None,
+        help="N beats per epoch (default: the default Setup's, 4000); smaller for a quick check",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     import torch
@@ -64,7 +74,7 @@ def main() -> None:
         if cell_plan(arch.ops, ECG1D_OPS.index("none")) and arch not in archs:
             archs.append(arch)
 
-    setup = Setup()
+    setup = Setup() if args.max_majority is None else Setup(max_majority=args.max_majority)
     hp = replace(Hyperparams(), epochs=args.epochs)
     beats = load_ds1(setup, args.data_dir, args.cache_dir)
     split = ds1_splits(beats, setup)[0]
@@ -107,7 +117,9 @@ def main() -> None:
         f"- Date: {datetime.now().isoformat(timespec='seconds')}; machine: {platform.machine()}, "
         f"torch threads {args.threads} (shared 2-core CPU)",
         f"- Command: `python scripts/final_pick_arch.py --n {args.n} --epochs {args.epochs} "
-        f"--seed {args.seed}`",
+        f"--seed {args.seed}"
+        + (f" --max-majority {args.max_majority}" if args.max_majority is not None else "")
+        + "`",
         f"- Method: {args.n} random ecg1d cells (seed {args.seed}; cells with no route to the "
         "output redrawn), each trained once with the default hyperparameters for "
         f"{args.epochs} epochs (N beats subsampled to {setup.max_majority} per epoch).",

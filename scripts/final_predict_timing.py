@@ -21,6 +21,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[1]
 LAUNCH = (
     "import sys; from ecgnas.cli import app, main; from ecgnas.cli.classifier import register; "
     "register(app) if 'predict' not in {c.name for c in app.registered_commands} else None; "
@@ -29,7 +30,8 @@ LAUNCH = (
 
 
 def _base_command() -> tuple[list[str], str]:
-    exe = shutil.which("ecgnas")
+    # the venv's command even when its bin/ is not on PATH (script run by the venv's python)
+    exe = shutil.which("ecgnas") or shutil.which("ecgnas", path=str(Path(sys.executable).parent))
     if exe:
         probe = subprocess.run([exe, "predict", "--help"], capture_output=True, text=True)
         if probe.returncode == 0:
@@ -37,13 +39,31 @@ def _base_command() -> tuple[list[str], str]:
     return [sys.executable, "-c", LAUNCH], "python -c '<register + ecgnas.cli.main>'"
 
 
-def main() -> None:
+MODES = ("reference", "detector")
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", nargs="+", default=["100", "213", "232"])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--data-dir", default=os.environ.get("ECGNAS_DATA_DIR", "../shared/data"))
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("ECGNAS_DATA_DIR", str(REPO.parent / "shared" / "data")),
+        help="default: $ECGNAS_DATA_DIR, else ../shared/data next to the repository",
+    )
     parser.add_argument("--report", default="reports/final_predict_timing.md")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        choices=MODES,
+        default=list(MODES),
+        help="R-peak modes to time (default: both)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
 
     from ecgnas.io import atomic_write_text
 
@@ -52,7 +72,7 @@ def main() -> None:
     rows = []
     for record in args.records:
         path = Path(args.data_dir) / "mitdb" / record
-        for mode in ("reference", "detector"):
+        for mode in args.modes:
             times = []
             summary = ""
             for _ in range(args.repeats):
@@ -74,7 +94,9 @@ def main() -> None:
         f"cores shared with other work (load average {load_before:.1f} before, "
         f"{load_after:.1f} after); torch threads 1",
         f"- Command: `python scripts/final_predict_timing.py --records {' '.join(args.records)} "
-        f"--repeats {args.repeats}`, which runs `ecgnas predict <mitdb>/<record> --rpeaks "
+        f"--repeats {args.repeats}"
+        + (f" --modes {' '.join(args.modes)}" if list(args.modes) != list(MODES) else "")
+        + "`, which runs `ecgnas predict <mitdb>/<record> --rpeaks "
         f"<mode> --threads 1` with the shipped bundle (launched as: {label})",
         "- Time: from process start to exit, including Python and torch imports, reading the "
         "record, filtering, (detector: XQRS), classification and the printed summary.",

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("specs", nargs="+")
     parser.add_argument("--benchmark", default="nb201", choices=("nb201", "nb101"))
@@ -34,7 +34,11 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", default="reports/search_tuning.md")
-    args = parser.parse_args()
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
 
     from ecgnas.benchmarks.harness import BenchmarkConfig, run_benchmark
 
@@ -61,13 +65,15 @@ def main() -> None:
         half = budget // 2
         row = (
             f"| `{method}` | `{json.dumps(settings, sort_keys=True)}` | {final.mean():.3f} | "
-            f"{final.std(ddof=1):.3f} | {np.mean([r.found_best for r in records]):.2f} | "
+            f"{final.std(ddof=1) if final.size > 1 else float('nan'):.3f} | {np.mean([r.found_best for r in records]):.2f} | "
             f"{curve[half - 1]:.3f} | {np.mean([r.wall_seconds for r in records]):.1f} |"
         )
         rows.append(row)
         print(row, f"({time.perf_counter() - t0:.0f} s)", flush=True)
 
-    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    command = "python " + " ".join(
+        shlex.quote(a) for a in (sys.argv if argv is None else [sys.argv[0], *argv])
+    )
     text = "\n".join(
         [
             "",
