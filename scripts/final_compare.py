@@ -17,7 +17,7 @@ over seeds) of DS2-test macro-F1 and per-class F1, the paired per-seed differenc
 95 % bootstrap interval of the difference over DS2 *records* (1000 resamples of the 22
 records, pooled over the seed pairs), which reflects patient-to-patient variation.
 
-    python scripts/final_compare.py --nas-run runs/arch-pick --trials 12 --seeds 0 1 2 --ship
+    python scripts/final_compare.py --nas-run runs/mitbih-demo --trials 12 --seeds 0 1 2 --ship
 """
 
 from __future__ import annotations

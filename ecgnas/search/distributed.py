@@ -264,7 +264,7 @@ def mitbih_spec(
 # ==========================================================================================
 
 
-def _rdb_url(url: str) -> str:
+def rdb_url(url: str) -> str:
     """``postgresql://`` with the driver that is installed (psycopg 3, else psycopg2)."""
     scheme, sep, rest = url.partition("://")
     if scheme != "postgresql":
@@ -301,7 +301,7 @@ def open_run_storage(spec: Any, *, check_schema: bool = True) -> Any:
         return open_storage(spec)
     import optuna
 
-    url = _rdb_url(text)
+    url = rdb_url(text)
     for attempt in range(5):
         try:
             rdb = optuna.storages.RDBStorage(
