@@ -90,7 +90,7 @@ from ecgnas.errors import ConfigError, RunError
 from ecgnas.evaluate import Evaluator, Result
 from ecgnas.search.base import Evaluation, History, Observation, Strategy
 from ecgnas.search.budget import Budget
-from ecgnas.search.driver import RunResult, count_idle, log_stop
+from ecgnas.search.driver import RunResult, count_idle, log_stop, propose
 from ecgnas.search.runlog import (
     FORMAT_VERSION,
     _quiet_optuna,
@@ -951,22 +951,19 @@ def _search_loop(
         if not budget.allows(len(history), history.seconds):
             stop_reason = budget.stop_reason(len(history), history.seconds)
             break
-        t0 = time.perf_counter()
-        if round_ > 0:
-            strategy.tell(history, new)
-        batch = strategy.ask(history)
-        measured = time.perf_counter() - t0
-        if round_ in logged_seconds:
-            seconds = logged_seconds[round_]
-        else:
-            seconds = measured
-            coord.retry(
+        batch, seconds = propose(
+            strategy,
+            history,
+            new,
+            round_,
+            logged_seconds,
+            lambda r, sec: coord.retry(
                 coord.storage.set_study_user_attr,
                 coord.study_id,
-                _round_key(round_),
-                {"strategy_seconds": seconds},
-            )
-        history.charge(seconds)
+                _round_key(r),
+                {"strategy_seconds": sec},
+            ),
+        )
         round_seconds.append(seconds)
         if not batch:
             stop_reason = "the strategy has nothing new to propose"

@@ -32,6 +32,7 @@ from ecgnas.evaluate import Evaluator
 from ecgnas.search.base import Evaluation, History, Observation, Strategy
 from ecgnas.search.budget import Budget
 from ecgnas.search.runlog import OptunaRunLog
+from ecgnas.spaces.base import Arch
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,29 @@ def count_idle(progressed: bool, idle: int, stop_reason: str) -> tuple[int, str]
     if idle >= MAX_IDLE_ROUNDS and not stop_reason:
         stop_reason = f"no new arch proposed in {MAX_IDLE_ROUNDS} rounds"
     return idle, stop_reason
+
+
+def propose(
+    strategy: Strategy,
+    history: History,
+    new: list[Observation],
+    round_: int,
+    logged_seconds: dict[int, float],
+    record: Callable[[int, float], None],
+) -> tuple[list[Arch], float]:
+    """One strategy round: tell it the last round's results, ask for a batch, and charge its
+    time to the history: the logged time when the round is replayed, else the measured time,
+    which ``record(round_, seconds)`` logs."""
+    t0 = time.perf_counter()
+    if round_ > 0:
+        strategy.tell(history, new)
+    batch = strategy.ask(history)
+    seconds = logged_seconds.get(round_)
+    if seconds is None:
+        seconds = time.perf_counter() - t0
+        record(round_, seconds)
+    history.charge(seconds)
+    return batch, seconds
 
 
 def log_stop(n_evaluations: int, stop_reason: str, n_unused: int) -> None:
@@ -212,17 +236,9 @@ def run_search(
         if not budget.allows(len(history), history.seconds):
             stop_reason = budget.stop_reason(len(history), history.seconds)
             break
-        t0 = time.perf_counter()
-        if round_ > 0:
-            strategy.tell(history, new)
-        batch = strategy.ask(history)
-        measured = time.perf_counter() - t0
-        if round_ in logged.round_seconds:
-            seconds = logged.round_seconds[round_]
-        else:
-            seconds = measured
-            log.record_round(round_, seconds)
-        history.charge(seconds)
+        batch, seconds = propose(
+            strategy, history, new, round_, logged.round_seconds, log.record_round
+        )
         round_seconds.append(seconds)
         if not batch:
             stop_reason = "the strategy has nothing new to propose"
