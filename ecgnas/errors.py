@@ -17,3 +17,14 @@ class ConfigError(EcgnasError):
 
 class RunError(EcgnasError):
     """A run directory or run log that cannot be used (wrong settings on resume, say)."""
+
+
+def check_fields(cls: type, obj: dict, what: str) -> dict:
+    """``obj`` as a dict of keyword arguments for the dataclass ``cls``; ``ConfigError`` naming
+    ``what`` when it holds keys that ``cls`` has no field for (missing keys take defaults)."""
+    from dataclasses import fields
+
+    unknown = sorted(set(obj) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ConfigError(f"unknown {what}: {', '.join(unknown)}")
+    return dict(obj)

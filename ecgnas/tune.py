@@ -42,14 +42,14 @@ import os
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
 from ecgnas.data.preprocess import PreprocessConfig
-from ecgnas.errors import ConfigError, RunError
+from ecgnas.errors import ConfigError, RunError, check_fields
 from ecgnas.io import atomic_write_json
 from ecgnas.spaces.base import Arch
 from ecgnas.train.metrics import AAMI4
@@ -114,11 +114,7 @@ class Hyperparams:
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Hyperparams:
         """Inverse of ``to_json``; unknown keys raise ``ConfigError``, missing keys default."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(obj) - known)
-        if unknown:
-            raise ConfigError(f"unknown hyperparameter(s): {', '.join(unknown)}")
-        return cls(**obj)
+        return cls(**check_fields(cls, obj, "hyperparameter(s)"))
 
 
 @dataclass(frozen=True)
@@ -171,11 +167,7 @@ class Setup:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Setup:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(obj) - known)
-        if unknown:
-            raise ConfigError(f"unknown setup key(s): {', '.join(unknown)}")
-        kwargs = dict(obj)
+        kwargs = check_fields(cls, obj, "setup key(s)")
         if "preprocess" in kwargs:
             kwargs["preprocess"] = PreprocessConfig.from_json(kwargs["preprocess"])
         if "classes" in kwargs:

@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal
 
 import numpy as np
 
-from ecgnas.errors import ConfigError, DataError
+from ecgnas.errors import ConfigError, DataError, check_fields
 
 PIPELINE_VERSION: Final = 1
 """Bump when the code that turns a record into beats changes its output; stales every cache."""
@@ -114,11 +114,7 @@ class PreprocessConfig:
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> PreprocessConfig:
         """Inverse of ``to_json``; ``ConfigError`` for unknown keys or bad values."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(obj) - known)
-        if unknown:
-            raise ConfigError(f"unknown preprocessing setting(s): {', '.join(unknown)}")
-        kwargs = dict(obj)
+        kwargs = check_fields(cls, obj, "preprocessing setting(s)")
         if "bandpass_hz" in kwargs:
             kwargs["bandpass_hz"] = tuple(kwargs["bandpass_hz"])
         return cls(**kwargs)

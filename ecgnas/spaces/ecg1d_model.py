@@ -38,13 +38,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from ecgnas.errors import ConfigError
+from ecgnas.errors import ConfigError, check_fields
 from ecgnas.spaces.base import Arch
 from ecgnas.spaces.cell import EDGES, N_NODES, live_edges
 from ecgnas.spaces.ecg1d import ECG1D_OPS, OP_SPECS, ECG1DSpace, OpSpec
@@ -110,11 +110,7 @@ class ECGModelConfig:
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> ECGModelConfig:
         """Inverse of ``to_json``; unknown keys raise ``ConfigError`` (missing keys take defaults)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(obj) - known)
-        if unknown:
-            raise ConfigError(f"ECGModelConfig: unknown keys {unknown}")
-        return cls(**obj)
+        return cls(**check_fields(cls, obj, "ECGModelConfig key(s)"))
 
 
 # --- the cell's wiring (pure Python, no torch) ------------------------------------------------

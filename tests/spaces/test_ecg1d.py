@@ -116,7 +116,7 @@ def test_config_json_round_trip_is_stable() -> None:
     assert list(obj) == sorted(obj)
     assert ECGModelConfig.from_json(json.loads(json.dumps(obj))) == cfg
     assert json.dumps(ECGModelConfig().to_json()) == json.dumps(ECGModelConfig().to_json())
-    with pytest.raises(ConfigError, match="unknown keys"):
+    with pytest.raises(ConfigError, match="unknown ECGModelConfig key"):
         ECGModelConfig.from_json({"width": 8, "depth": 3})
 
 
