@@ -4,7 +4,7 @@ Statistics (all on the test accuracy of the arch each run found best by its sign
 
 * per method: mean, standard deviation (ddof 1), 95 % confidence interval of the mean
   (Student t), median, min, max; the share of runs that evaluated the reference arch (the
-  arch the signal ranks first in the whole table);
+  arch the signal ranks first in the whole table, or one tied with it on the signal);
 * best-so-far curves: after each evaluation, mean and 95 % CI band over the seeds;
 * paired one-sided Wilcoxon signed-rank tests (``scipy.stats.wilcoxon``, zero differences
   dropped, ``alternative="greater"``) of the method (``dcl_enas``) against each baseline,
@@ -220,8 +220,15 @@ def markdown(
         "methods (same initial random sample, same evaluator)",
         f"- search signal: {reference.signal_note}",
         f"- reference arch (ranked first by the signal in the whole table): signal "
-        f"{reference.signal:.2f}, test {reference.test_acc:.2f}; best test in the table "
-        f"{reference.oracle_test:.2f}",
+        f"{reference.signal:.2f}, test {reference.test_acc:.2f}"
+        + (
+            f" (tied on the signal with {len(reference.tied_tests)} more: test "
+            + ", ".join(f"{t:.2f}" for t in reference.tied_tests)
+            + '; "found best" counts any of them)'
+            if reference.tied_tests
+            else ""
+        )
+        + f"; best test in the table {reference.oracle_test:.2f}",
         "- reported: test accuracy of the arch each run found best by its signal (percent)",
     ]
     if reference.signal_note.startswith("TEST"):

@@ -233,3 +233,33 @@ def test_cli_rejects_an_unknown_dataset() -> None:
     result = CliRunner().invoke(cli_app(), ["nb201", "--dataset", "mnist"])
     assert isinstance(result.exception, ConfigError)
     assert "unknown dataset 'mnist'" in str(result.exception)
+
+
+def test_found_best_counts_every_arch_tied_on_the_top_signal(nasbench_dir: Path) -> None:
+    from ecgnas.benchmarks.harness import first_found
+    from ecgnas.search.base import Evaluation
+
+    config = BenchmarkConfig(
+        "nb201", "cifar100", ("random",), (0,), budget=10, data_dir=str(nasbench_dir.parent)
+    )
+    evaluator, reference = load_benchmark(config)
+    # two cells share the top 12-epoch validation accuracy 61.32 (tests 72.28 and 73.09)
+    assert reference.signal == pytest.approx(61.32)
+    assert reference.canonical == "nb201:3,3,2,1,2,3"
+    assert reference.test_acc == pytest.approx(72.28)
+    assert reference.tied_tests == pytest.approx((73.0933,), abs=1e-3)
+
+    space = evaluator.space
+
+    def evaluations(*cells):
+        out = []
+        for i, ops in enumerate(cells):
+            arch = space.make(ops)
+            r = evaluator.evaluate(arch)
+            out.append(Evaluation(i, 0, arch, space.canonical(arch), r.score, 0.0, {}))
+        return out
+
+    other, twin = [0, 1, 2, 3, 4, 0], [3, 3, 3, 1, 2, 3]
+    assert first_found(evaluations(other, twin), reference) == 2  # the tied twin counts
+    assert first_found(evaluations(other, [3, 3, 2, 1, 2, 3]), reference) == 2
+    assert first_found(evaluations(other), reference) is None
