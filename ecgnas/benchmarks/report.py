@@ -98,12 +98,15 @@ def summarize_method(records: Sequence[RunRecord], budget: int) -> dict[str, Any
     }
 
 
-def paired_test(a: Sequence[RunRecord], b: Sequence[RunRecord]) -> dict[str, Any]:
-    """One-sided Wilcoxon signed-rank test that ``a`` beats ``b``, pairing runs by seed."""
+def paired_test(
+    a: Sequence[RunRecord], b: Sequence[RunRecord], key: str = "final_test"
+) -> dict[str, Any]:
+    """One-sided Wilcoxon signed-rank test that ``a`` beats ``b`` on ``key`` (the found arch's
+    test accuracy, or ``final_signal``: its search signal), pairing runs by seed."""
     from scipy import stats
 
-    by_seed = {r.seed: r.final_test for r in b}
-    pairs = [(r.final_test, by_seed[r.seed]) for r in a if r.seed in by_seed]
+    by_seed = {r.seed: getattr(r, key) for r in b}
+    pairs = [(getattr(r, key), by_seed[r.seed]) for r in a if r.seed in by_seed]
     diff = np.array([x - y for x, y in pairs], dtype=np.float64)
     nonzero = diff[np.abs(diff) > 1e-9]
     out: dict[str, Any] = {
@@ -138,13 +141,21 @@ def summarize(
     """Per-method statistics, paired tests of ``dcl_enas`` and budgets to match."""
     by_method = {m: [r for r in records if r.method == m] for m in config.methods}
     methods = {m: summarize_method(rs, config.budget) for m, rs in by_method.items() if rs}
-    out: dict[str, Any] = {"methods": methods, "paired_tests": {}, "evals_to_match": {}}
+    out: dict[str, Any] = {
+        "methods": methods,
+        "paired_tests": {},
+        "paired_tests_signal": {},
+        "evals_to_match": {},
+    }
     if METHOD in methods:
         at = min(reference_evals, config.budget)
         for m in methods:
             if m == METHOD:
                 continue
             out["paired_tests"][m] = paired_test(by_method[METHOD], by_method[m])
+            out["paired_tests_signal"][m] = paired_test(
+                by_method[METHOD], by_method[m], key="final_signal"
+            )
             target = methods[m]["curve_mean"][at - 1]
             out["evals_to_match"][m] = {
                 "baseline_evals": at,
@@ -278,6 +289,20 @@ def markdown(
                 f"{t['mean_difference']:+.3f} | {_p(t['p_value'])} | "
                 f"{reach if reach is not None else 'not reached'} "
                 f"(target {match['baseline_mean']:.3f}) |"
+            )
+    if summary.get("paired_tests_signal"):
+        lines += [
+            "",
+            "The same test on the search signal of the found arch (what the search maximises; "
+            f"{reference.signal_name}):",
+            "",
+            "| baseline | pairs | wins / ties / losses | mean difference | p-value |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for m, t in summary["paired_tests_signal"].items():
+            lines.append(
+                f"| {_label(m)} | {t['n_pairs']} | {t['wins']} / {t['ties']} / {t['losses']} | "
+                f"{t['mean_difference']:+.3f} | {_p(t['p_value'])} |"
             )
     checkpoints = [k for k in (10, 20, 30, 50, 75, 100, 150, 200, 300) if k <= config.budget]
     if config.budget not in checkpoints:

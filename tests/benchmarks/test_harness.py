@@ -3,6 +3,7 @@ statistics on hand-checked numbers, and the report files."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -160,6 +161,14 @@ def test_summary_statistics_on_hand_checked_numbers(tmp_path: Path) -> None:
     assert t["statistic"] == pytest.approx(6.0)
     assert t["mean_difference"] == pytest.approx(1.0)
     assert 0 < t["p_value"] < 0.2
+    ts = s["paired_tests_signal"]["rea"]  # signals are test - 3 here: the same differences
+    assert (ts["wins"], ts["ties"], ts["losses"]) == (3, 1, 0)
+    assert ts["statistic"] == pytest.approx(6.0)
+    # the signal test reads final_signal, not final_test
+    dcl[2] = dataclasses.replace(dcl[2], final_signal=dcl[2].final_signal - 1.0)
+    s2 = summarize(config, dcl + rea, reference_evals=4)
+    assert s2["paired_tests_signal"]["rea"]["losses"] == 1
+    assert s2["paired_tests"]["rea"]["ties"] == 1
     # REA's mean at 4 evaluations is 92.75: DCL-ENAS's mean curve reaches it at 3
     assert s["evals_to_match"]["rea"] == {
         "baseline_evals": 4,
