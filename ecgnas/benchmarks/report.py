@@ -34,6 +34,7 @@ METHOD_LABELS = {
     "random": "Random search",
     "rea": "REA",
     "npenas": "NPENAS",
+    "bananas": "BANANAS",
 }
 
 

@@ -18,7 +18,9 @@ from typing import Any
 from ecgnas.errors import ConfigError
 from ecgnas.search.base import Evaluation, History, Observation, Strategy
 from ecgnas.search.baselines import (
+    BANANAS,
     NPENAS,
+    BANANASSettings,
     NPENASSettings,
     PredictorFactory,
     RandomSearch,
@@ -30,7 +32,7 @@ from ecgnas.search.driver import RunResult, run_search
 from ecgnas.search.runlog import OptunaRunLog
 
 #: the strategy names ``make_strategy`` knows, the method first
-STRATEGY_NAMES: tuple[str, ...] = ("dcl_enas", "random", "rea", "npenas")
+STRATEGY_NAMES: tuple[str, ...] = ("dcl_enas", "random", "rea", "npenas", "bananas")
 
 
 def make_strategy(
@@ -46,6 +48,8 @@ def make_strategy(
             return DCLENAS(DCLENASSettings(**settings), predictor_factory)
         if name == "npenas":
             return NPENAS(NPENASSettings(**settings), predictor_factory)
+        if name == "bananas":
+            return BANANAS(BANANASSettings(**settings), predictor_factory)
         if name == "rea":
             return RegularizedEvolution(**settings)
         if name == "random":
@@ -56,6 +60,8 @@ def make_strategy(
 
 
 __all__ = [
+    "BANANAS",
+    "BANANASSettings",
     "DCLENAS",
     "NPENAS",
     "STRATEGY_NAMES",

@@ -1,4 +1,4 @@
-"""Baseline strategies in the same ask/tell framework: random search, REA and NPENAS.
+"""Baseline strategies in the same ask/tell framework: random search, REA, NPENAS, BANANAS.
 
 Every method that starts from random archs draws them from the paired initial-sample stream
 (``ecgnas.search.base.InitialSample``), so for one seed random search's first archs, REA's
@@ -16,6 +16,11 @@ initial population and NPENAS's (and DCL-ENAS's) initial sample are the same arc
   candidates are mutations of the ``n_parents`` best evaluated archs (``n_candidates`` new
   archs in all, round-robin over the parents); the ``batch`` best-predicted candidates are
   evaluated, then the predictor is retrained.
+* ``BANANAS`` (White, Neiswanger, Savani, AAAI 2021): an ensemble of ``members`` MLPs on the
+  path encoding trained with MSE (``make_predictor("path_mlp", ...)``, one seed each); the
+  same mutation candidates as NPENAS; the ``batch`` candidates are chosen by independent
+  Thompson sampling (each candidate's value drawn from a normal with the ensemble's mean and
+  standard deviation), the paper's default acquisition.
 """
 
 from __future__ import annotations
@@ -202,6 +207,58 @@ class NPENAS(PredictorGuided):
             return self._fallback(history)
         predicted = predictor.score(candidates)
         order = np.argsort(-predicted, kind="stable")[: self.config.batch]
+        return [candidates[int(i)] for i in order]
+
+
+@dataclass(frozen=True)
+class BANANASSettings:
+    """BANANAS settings (see the module docstring)."""
+
+    n_init: int = 20
+    batch: int = 10
+    n_parents: int = 10
+    n_candidates: int = 100
+    members: int = 5
+    predictor: str = "path_mlp"
+    predictor_settings: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("n_init", "batch", "n_parents", "n_candidates"):
+            _positive(name, getattr(self, name))
+        if self.members < 2:
+            raise ConfigError(f"BANANAS members must be at least 2, got {self.members}")
+
+
+class BANANAS(PredictorGuided):
+    """BANANAS: a path-encoding MLP ensemble, mutation candidates, Thompson sampling."""
+
+    name = "bananas"
+    settings_class = BANANASSettings
+
+    def start(self, space: SearchSpace, seed: int) -> None:
+        super().start(space, seed)
+        # the ensemble: the base predictor and members - 1 more, each with its own seed
+        self._members = [self._predictor] + [
+            self._factory(space, seed * 1009 + k) for k in range(1, self.config.members)
+        ]
+
+    def ask(self, history: History) -> list[Arch]:
+        space, rng = self._space, self._rng
+        assert space is not None and rng is not None and self._stream is not None
+        cfg = self.config
+        if len(history) < cfg.n_init:
+            return self._stream.take(cfg.n_init - len(history), history)
+        parents = [p.arch for p in history.top(cfg.n_parents)]
+        candidates = mutants(space, parents, cfg.n_candidates, rng, history)
+        if not candidates:
+            return self._fallback(history)
+        preds = []
+        for member in self._members:
+            member.fit(history.archs(), history.scores())
+            preds.append(member.score(candidates))
+        stack = np.stack(preds)
+        draw = rng.normal(stack.mean(axis=0), stack.std(axis=0))
+        order = np.argsort(-draw, kind="stable")[: cfg.batch]
         return [candidates[int(i)] for i in order]
 
 

@@ -23,6 +23,7 @@ from ecgnas.search.base import InitialSample
 FAST = {
     "dcl_enas": {"offspring": 30, "t_gap": 2, "n_init": 10, "population": 10, "n_infill": 5},
     "npenas": {"n_init": 10, "batch": 5, "n_candidates": 40},
+    "bananas": {"n_init": 10, "batch": 5, "n_candidates": 40, "members": 3},
     "rea": {"population": 10, "sample": 3},
     "random": {},
 }
