@@ -211,20 +211,14 @@ class NPENAS(PredictorGuided):
 
 
 @dataclass(frozen=True)
-class BANANASSettings:
-    """BANANAS settings (see the module docstring)."""
+class BANANASSettings(NPENASSettings):
+    """BANANAS settings: NPENAS's candidates and batch, an ensemble of ``members`` MLPs."""
 
-    n_init: int = 20
-    batch: int = 10
-    n_parents: int = 10
-    n_candidates: int = 100
     members: int = 5
     predictor: str = "path_mlp"
-    predictor_settings: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("n_init", "batch", "n_parents", "n_candidates"):
-            _positive(name, getattr(self, name))
+        super().__post_init__()
         if self.members < 2:
             raise ConfigError(f"BANANAS members must be at least 2, got {self.members}")
 
