@@ -195,7 +195,7 @@ def test_config_rejects_bad_values() -> None:
     with pytest.raises(ConfigError, match="unknown NB201 dataset"):
         BenchmarkConfig("nb201", "mnist", ("rea",), (0,), 10)
     with pytest.raises(ConfigError, match="unknown methods"):
-        BenchmarkConfig("nb201", "cifar10", ("bananas",), (0,), 10)
+        BenchmarkConfig("nb201", "cifar10", ("hyperband",), (0,), 10)
     with pytest.raises(ConfigError, match="budget"):
         BenchmarkConfig("nb201", "cifar10", ("rea",), (0,), 0)
 
