@@ -9,6 +9,7 @@ from __future__ import annotations
 import shlex
 import sys
 import time
+from typing import Any
 
 import typer
 
@@ -30,6 +31,34 @@ def _seeds(n: int, first: int) -> tuple[int, ...]:
     if n < 1:
         raise ConfigError(f"--seeds must be at least 1, got {n}")
     return tuple(range(first, first + n))
+
+
+def _config(
+    benchmark: str,
+    dataset: str,
+    methods: str,
+    seeds: int,
+    first_seed: int,
+    budget: int,
+    jobs: int,
+    data_dir: str | None,
+    cache_dir: str | None,
+    **extra: Any,
+) -> Any:
+    """The ``BenchmarkConfig`` of one benchmark command (flags checked)."""
+    from ecgnas.benchmarks.harness import BenchmarkConfig
+
+    return BenchmarkConfig(
+        benchmark=benchmark,
+        dataset=dataset,
+        methods=_methods(methods),
+        seeds=_seeds(seeds, first_seed),
+        budget=budget,
+        jobs=jobs,
+        data_dir=data_dir,
+        cache_dir=cache_dir,
+        **extra,
+    )
 
 
 def _command_line(subcommand: str) -> str:
@@ -105,8 +134,6 @@ def register(app: typer.Typer) -> None:
         cache_dir: str | None = cache_dir_option(),
     ) -> None:
         """Compare search methods on NAS-Bench-201; writes reports/search_nb201_<dataset>.*"""
-        from ecgnas.benchmarks.harness import BenchmarkConfig
-
         if dataset == "all":
             datasets = NB201_DATASETS
         elif dataset in NB201_DATASETS:
@@ -116,15 +143,8 @@ def register(app: typer.Typer) -> None:
                 f"unknown dataset {dataset!r}; known: {', '.join(NB201_DATASETS)}, all"
             )
         for name in datasets:
-            config = BenchmarkConfig(
-                benchmark="nb201",
-                dataset=name,
-                methods=_methods(methods),
-                seeds=_seeds(seeds, first_seed),
-                budget=budget,
-                jobs=jobs,
-                data_dir=data_dir,
-                cache_dir=cache_dir,
+            config = _config(
+                "nb201", name, methods, seeds, first_seed, budget, jobs, data_dir, cache_dir
             )
             _run(config, out, quiet)
 
@@ -150,19 +170,11 @@ def register(app: typer.Typer) -> None:
         On nb101.npz the only accuracy is the seed-0 test accuracy, so the search selects
         on it (every result says so); the official tfrecord gives validation accuracy.
         """
-        from ecgnas.benchmarks.harness import BenchmarkConfig
 
         if source not in ("auto", "npz", "tfrecord"):
             raise ConfigError(f"unknown --source {source!r}; known: auto, npz, tfrecord")
-        config = BenchmarkConfig(
-            benchmark="nb101",
-            dataset="cifar10",
-            methods=_methods(methods),
-            seeds=_seeds(seeds, first_seed),
-            budget=budget,
-            jobs=jobs,
-            data_dir=data_dir,
-            cache_dir=cache_dir,
+        config = _config(
+            "nb101", "cifar10", methods, seeds, first_seed, budget, jobs, data_dir, cache_dir,
             nb101_source=source,
-        )
+        )  # fmt: skip
         _run(config, out, quiet)

@@ -188,9 +188,7 @@ class DCLENAS(PredictorGuided):
         (e.g. ``skip_connect`` on an edge where every evaluated cell has a convolution).
         """
         space, predictor, cfg = self._space, self._predictor, self.config
-        assert space is not None and predictor is not None
-        if not isinstance(space, CellSpace):
-            return []
+        assert isinstance(space, CellSpace) and predictor is not None  # ask() checks
         ops = space.ops_array(history.archs())
         counts = np.stack([np.bincount(ops[:, e], minlength=space.n_ops) for e in range(N_EDGES)])
         cands: list[tuple[int, int, int, Arch]] = []

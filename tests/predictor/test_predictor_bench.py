@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from ecgnas.benchmarks.predictor_bench import (
     BenchRecord,
@@ -22,14 +20,6 @@ from ecgnas.benchmarks.predictor_bench import (
 )
 from ecgnas.cli import main
 from ecgnas.errors import ConfigError, DataError
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_ranking_metrics_by_hand() -> None:

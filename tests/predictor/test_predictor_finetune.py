@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -13,15 +11,6 @@ from ecgnas.predictor.encoder import EncoderSettings
 from ecgnas.predictor.pretrain import CLPSettings, Pretrained, pretrain
 from ecgnas.predictor.variants import make_predictor
 from ecgnas.spaces.nb201 import NB201Space
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """One torch thread: the CI machine has 2 shared cores (oversubscription is slow)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,16 +20,6 @@ from ecgnas.predictor.store import (
 )
 from ecgnas.predictor.variants import DEFAULT_CLP, default_clp
 from ecgnas.spaces.nb201 import NB201Space
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """One torch thread: the CI machine has 2 shared cores (oversubscription is slow)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 TINY = CLPSettings(
     encoder=EncoderSettings(hidden=8, layers=2, emb_dim=8),

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
-import torch
 
 from ecgnas.errors import ConfigError
 from ecgnas.predictor.base import Predictor
@@ -18,15 +15,6 @@ from ecgnas.spaces.nb201 import NB201Space
 from ecgnas.spaces.registry import get_space
 
 FAST_CLF = {"steps": 40}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """One torch thread: the CI machine has 2 shared cores (oversubscription is slow)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _tiny_pretrained(space) -> Pretrained:
