@@ -5,22 +5,24 @@ Three steps, kept apart so that a test can watch which records each one reads:
 1. ``fit_final`` (DS1 only; the loader is restricted to DS1): train the arch with the
    (tuned) ``Hyperparams`` on the DS1 training records, early-stop on the held-out DS1
    records of the same record-wise split as tuning, then fit the temperature on those
-   held-out records (``ecgnas.calibration.fit_temperature``).
+   held-out records (``ecgnas.classifier.calibration.fit_temperature``).
 2. ``evaluate_ds2`` (DS2 only, once): classify every DS2 beat. 4-class metrics (N, S, V, F;
    the model's classes) and a 5-class table where the reference Q beats are counted: the
    model cannot predict Q, so every Q beat is an error in that table. Per-record metrics,
    NLL, ECE and reliability data before and after temperature scaling. Nothing computed here
    flows back into training, selection or calibration.
-3. ``write_final``: the classifier bundle (``ecgnas.classifier.save_bundle``) with its model
-   card, and ``<report_dir>/final_<name>.{md,json}`` plus ``final_<name>_confusion.png`` and
-   ``final_<name>_reliability.png``. Every number says whether it is DS1-validation or
+3. ``write_final``: the classifier bundle (``ecgnas.classifier.bundle.save_bundle``) with
+   its model card, and ``<report_dir>/final_<name>.{md,json}`` plus
+   ``final_<name>_confusion.png`` and ``final_<name>_reliability.png``
+   (``ecgnas.classifier.report``). Every number says whether it is DS1-validation or
    DS2-test.
+
+Choosing among seeds and shipping the chosen bundle are in ``ecgnas.classifier.protocol``.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from dataclasses import dataclass, field, replace
@@ -30,11 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ecgnas.calibration import Reliability, fit_temperature, nll, reliability, softmax
-from ecgnas.io import atomic_path, atomic_write_json, atomic_write_text
-from ecgnas.spaces.base import Arch
-from ecgnas.train.metrics import AAMI5, ClassMetrics, classification_metrics, per_record_metrics
-from ecgnas.tune import (
+from ecgnas.classifier.bundle import package_versions, preprocessing_contract, save_bundle
+from ecgnas.classifier.calibration import Reliability, fit_temperature, nll, reliability, softmax
+from ecgnas.classifier.recipe import (
     Hyperparams,
     Setup,
     as_arrays,
@@ -44,24 +44,29 @@ from ecgnas.tune import (
     model_settings,
     train_config,
 )
+from ecgnas.classifier.report import (
+    DS1_VAL_NOTE,
+    DS2_NOTE,
+    ECE_BINS,
+    plot_confusion,
+    plot_reliability,
+    render_model_card,
+    render_report,
+    report_json,
+    training_json,
+)
+from ecgnas.io import atomic_write_json, atomic_write_text
+from ecgnas.spaces.base import Arch
+from ecgnas.train.metrics import AAMI5, ClassMetrics, classification_metrics, per_record_metrics
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
     from ecgnas.data.dataset import BeatSet
     from ecgnas.data.splits import RecordSplit
 
 log = logging.getLogger(__name__)
-
-ECE_BINS = 15
-WEAK_F1 = 0.2
-"""A class whose DS2 F1 is below this gets its own limitation line in the model card."""
-
-DS1_VAL_NOTE = (
-    "DS1-validation: held-out DS1 records used for early stopping and temperature fitting "
-    "(not a test set)"
-)
-DS2_NOTE = "DS2-test: de Chazal's 22 test records, evaluated once after training"
 
 
 @dataclass
@@ -74,7 +79,7 @@ class FitResult:
     setup: Setup
     seed: int
     split: RecordSplit
-    state_dict: dict[str, Any]
+    state_dict: dict[str, torch.Tensor]
     temperature: float
     best_epoch: int
     epochs_run: int
@@ -265,359 +270,8 @@ def evaluate_ds2(
     )
 
 
-# --- outputs ----------------------------------------------------------------------------------
-
-
-def _f(v: float | None, digits: int = 3) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "n/a"
-    return f"{v:.{digits}f}"
-
-
-def class_table(m: ClassMetrics) -> list[str]:
-    """Markdown rows: per-class Se, +P, F1, support."""
-    lines = ["| class | Se | +P | F1 | support |", "|---|---:|---:|---:|---:|"]
-    for i, c in enumerate(m.class_names):
-        lines.append(
-            f"| {c} | {_f(m.se[i])} | {_f(m.ppv[i])} | {_f(m.f1[i])} | {int(m.support[i]):,} |"
-        )
-    return lines
-
-
-def confusion_table(cm: np.ndarray, names: tuple[str, ...], normalised: bool) -> list[str]:
-    """Markdown confusion matrix (rows reference, columns predicted)."""
-    head = "| ref \\ pred | " + " | ".join(names) + " |"
-    lines = [head, "|---|" + "---:|" * len(names)]
-    for i, c in enumerate(names):
-        row = cm[i]
-        if normalised:
-            total = row.sum()
-            cells = [_f(v / total) if total else "n/a" for v in row]
-        else:
-            cells = [f"{int(v):,}" for v in row]
-        lines.append(f"| {c} | " + " | ".join(cells) + " |")
-    return lines
-
-
-def summary_line(m: ClassMetrics) -> str:
-    f1 = ", ".join(f"{c} {_f(m.f1[i])}" for i, c in enumerate(m.class_names))
-    return f"macro-F1 {_f(m.macro_f1)} (F1: {f1}), j-kappa {_f(m.jkappa)}"
-
-
-def plot_confusion(cm: np.ndarray, names: tuple[str, ...], title: str, path: Path) -> None:
-    """Two panels (counts, row-normalised) as a PNG, written atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = cm.sum(axis=1, keepdims=True)
-    norm = np.divide(cm, rows, out=np.zeros(cm.shape, dtype=float), where=rows > 0)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4))
-    for ax, data, label in ((axes[0], cm, "counts"), (axes[1], norm, "row-normalised (Se)")):
-        ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-        for i in range(len(names)):
-            for j in range(len(names)):
-                text = f"{int(data[i, j]):,}" if data is cm else f"{data[i, j]:.2f}"
-                ax.text(j, i, text, ha="center", va="center", color="black", fontsize=9)
-        ax.set_xticks(range(len(names)), names)
-        ax.set_yticks(range(len(names)), names)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("reference")
-        ax.set_title(label)
-    fig.suptitle(title)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-
-
-def plot_reliability(uncal: Reliability, cal: Reliability, title: str, path: Path) -> None:
-    """Reliability diagram (accuracy vs confidence) before and after scaling, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax, hist) = plt.subplots(
-        2, 1, figsize=(5.5, 6.2), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
-    )
-    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
-    for rel, label, marker in (
-        (uncal, f"uncalibrated (ECE {uncal.ece:.3f})", "o"),
-        (cal, f"temperature-scaled (ECE {cal.ece:.3f})", "s"),
-    ):
-        ok = rel.count > 0
-        ax.plot(rel.confidence[ok], rel.accuracy[ok], marker=marker, label=label)
-    ax.set_ylabel("accuracy")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.02)
-    ax.legend(loc="lower right", fontsize=8)
-    ax.set_title(title, fontsize=10)
-    centres = (cal.edges[:-1] + cal.edges[1:]) / 2
-    hist.bar(centres, cal.count, width=cal.edges[1] - cal.edges[0], color="tab:orange")
-    hist.set_yscale("log")
-    hist.set_xlabel("confidence (top-class probability, temperature-scaled)")
-    hist.set_ylabel("beats")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-
-
-def training_json(fit: FitResult) -> dict[str, Any]:
-    """The ``training`` section of the contract and report."""
-    import torch
-
-    return {
-        "hyperparams": fit.hyperparams.to_json(),
-        "setup": fit.setup.to_json(),
-        "seed": fit.seed,
-        "train_records": list(fit.split.train),
-        "val_records": list(fit.split.val),
-        "train_beats_per_class": dict(zip(fit.setup.classes, fit.train_counts)),
-        "val_beats_per_class": dict(zip(fit.setup.classes, fit.val_counts)),
-        "best_epoch": fit.best_epoch,
-        "epochs_run": fit.epochs_run,
-        "seconds": round(fit.seconds, 1),
-        "torch_threads": torch.get_num_threads(),
-        "tuned_from": fit.tuned_from,
-    }
-
-
-def report_json(fit: FitResult, test: TestEvaluation, name: str, command: str) -> dict[str, Any]:
-    """Everything in ``final_<name>.json``."""
-    from ecgnas.classifier import package_versions
-
-    return {
-        "name": name,
-        "command": command,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "arch": fit.arch.to_json(),
-        "arch_key": fit.arch.key(),
-        "model_settings": fit.settings,
-        "temperature": fit.temperature,
-        "training": training_json(fit),
-        "ds1_validation": {
-            "what": DS1_VAL_NOTE,
-            "four_class": fit.val_metrics.to_dict(),
-            "calibration": fit.val_calibration,
-        },
-        "ds2_test": test.to_json(),
-        "versions": package_versions(),
-    }
-
-
-def render_report(fit: FitResult, test: TestEvaluation, name: str, command: str) -> str:
-    """The markdown report ``final_<name>.md``."""
-    m4, m5 = test.metrics4, test.metrics5
-    hp = fit.hyperparams
-    lines = [
-        f"# Final classifier `{name}`: DS1 training, one DS2 evaluation",
-        "",
-        f"- Arch: `{fit.arch.key()}`; seed {fit.seed}; temperature T = {fit.temperature:.3f}",
-        f"- Command: `{command}`",
-        f"- Hyperparameters: {', '.join(f'{k}={v}' for k, v in hp.to_json().items())}"
-        + (
-            f" (tuned: {fit.tuned_from.get('source')}, DS1-validation objective "
-            f"{_f(fit.tuned_from.get('best_value'), 4)})"
-            if fit.tuned_from
-            else " (defaults, not tuned)"
-        ),
-        f"- Training: DS1 records {', '.join(fit.split.train)} "
-        f"({sum(fit.train_counts):,} beats, N subsampled to {fit.setup.max_majority} per "
-        f"epoch); early stopping and temperature on held-out DS1 records "
-        f"{', '.join(fit.split.val)} ({sum(fit.val_counts):,} beats); best epoch "
-        f"{fit.best_epoch} of {fit.epochs_run} run; {fit.seconds:.0f} s on CPU.",
-        "- No DS2 beat influenced training, early stopping, tuning or calibration; DS2 was "
-        "classified once, after training.",
-        "",
-        "## DS2-test (4 classes: N, S, V, F)",
-        "",
-        f"**DS2-test {summary_line(m4)}**, accuracy {_f(m4.accuracy)}, kappa {_f(m4.kappa)}.",
-        "",
-        *class_table(m4),
-        "",
-        "Confusion matrix, DS2-test, counts (rows: reference; columns: predicted):",
-        "",
-        *confusion_table(m4.confusion, m4.class_names, normalised=False),
-        "",
-        "Row-normalised (each row sums to 1; the diagonal is Se):",
-        "",
-        *confusion_table(m4.confusion, m4.class_names, normalised=True),
-        "",
-        f"![DS2 confusion matrix](final_{name}_confusion.png)",
-        "",
-        "## DS2-test (5 classes: Q reference beats counted)",
-        "",
-        "The model has four outputs and never predicts Q, so the "
-        f"{int(m5.support[-1])} reference Q beats of DS2 are all errors here.",
-        "",
-        f"DS2-test 5-class macro-F1 {_f(m5.macro_f1)} (over classes with support: "
-        f"{', '.join(m5.macro_classes)}), j-kappa {_f(m5.jkappa)}.",
-        "",
-        *class_table(m5),
-        "",
-        *confusion_table(m5.confusion, m5.class_names, normalised=False),
-        "",
-        "## DS2-test per record (4 classes)",
-        "",
-        "| record | beats | N | S | V | F | Se S | +P S | Se V | +P V | macro-F1 |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for rec, m in test.per_record.items():
-        s, v = m.class_names.index("S"), m.class_names.index("V")
-        sup = " | ".join(str(int(x)) for x in m.support)
-        lines.append(
-            f"| {rec} | {int(m.support.sum()):,} | {sup} | {_f(m.se[s])} | {_f(m.ppv[s])} | "
-            f"{_f(m.se[v])} | {_f(m.ppv[v])} | {_f(m.macro_f1)} |"
-        )
-    vc = fit.val_calibration
-    lines += [
-        "",
-        "n/a: no reference beats of the class in the record (Se) or none predicted (+P); the "
-        "per-record macro-F1 averages the classes present in the record.",
-        "",
-        "## Calibration",
-        "",
-        f"Temperature T = {fit.temperature:.3f}, fitted by L-BFGS on the NLL of the DS1-validation "
-        "records (the same records as early stopping). ECE uses 15 equal-width confidence bins.",
-        "",
-        "| set | NLL before | NLL after | ECE before | ECE after |",
-        "|---|---:|---:|---:|---:|",
-        f"| DS1-validation (fit set) | {_f(vc.get('nll_uncalibrated'))} | "
-        f"{_f(vc.get('nll_calibrated'))} | {_f(vc.get('ece_uncalibrated'))} | "
-        f"{_f(vc.get('ece_calibrated'))} |",
-        f"| DS2-test | {_f(test.nll_uncalibrated)} | {_f(test.nll_calibrated)} | "
-        f"{_f(test.reliability_uncalibrated.ece)} | {_f(test.reliability_calibrated.ece)} |",
-        "",
-        f"![DS2 reliability diagram](final_{name}_reliability.png)",
-        "",
-        "## DS1-validation (early stopping set, not a test)",
-        "",
-        f"DS1-validation {summary_line(fit.val_metrics)}.",
-        "",
-        *class_table(fit.val_metrics),
-        "",
-    ]
-    return "\n".join(lines)
-
-
-MODEL_CARD = """# Model card: ecgnas beat classifier `{name}`
-
-## What it is
-
-A 1-D convolutional network that classifies single heartbeats of one ECG lead (MLII) into
-the AAMI EC57 classes N (normal and bundle-branch block), S (supraventricular ectopic),
-V (ventricular ectopic) and F (fusion). Inputs: a {window}-sample window around each R peak
-at {fs:g} Hz ({before} samples before, {after} after) of the baseline-corrected, per-record
-z-scored signal, and six RR-interval features. Outputs: temperature-scaled probabilities
-(T = {temperature:.3f}). Arch `{arch}` ({arch_note}); {params:,} parameters.
-
-## Intended use
-
-Research on ECG beat classification and neural architecture search: benchmarking,
-teaching, pre-annotation to be reviewed by a person. **It is not a medical device**: it has
-not been validated clinically and must not be used to diagnose, monitor or treat anyone.
-
-## Training data
-
-MIT-BIH Arrhythmia Database (PhysioNet `mitdb`): 48 half-hour two-lead Holter recordings
-of 47 subjects, recorded 1975-79 at Beth Israel Hospital, Boston, at 360 Hz. The model saw
-only DS1 (de Chazal et al. 2004: 22 records), and only lead MLII: training records
-{train_records}; held-out DS1 records {val_records} for early stopping and the
-temperature. Paced records (102, 104, 107, 217) are excluded.
-
-## Protocol
-
-Inter-patient: trained and tuned on DS1, tested once on DS2 (22 other records). The
-training hyperparameters were {tuning}. Early stopping on DS1-validation macro-F1;
-temperature fitted by NLL on the same DS1 records. No DS2 beat influenced training, model
-selection, tuning or calibration.
-
-## Results on DS2 (test, 4 classes, {n_beats:,} beats)
-
-| class | Se | +P | F1 | support |
-|---|---:|---:|---:|---:|
-{class_rows}
-
-Macro-F1 {macro_f1}, j-kappa {jkappa}, accuracy {accuracy}; ECE {ece_before} before and
-{ece_after} after temperature scaling. Reference positions and labels come from the
-annotations (reference R peaks); with the XQRS detector, missed and extra detections add
-errors. Full report: `reports/final_{name}.md`.
-
-## Limitations
-
-- **Paced rhythms**: no paced beats in training; the model has no Q output and will assign
-  paced or unclassifiable beats to N, S, V or F.
-- **Leads other than MLII** and **other sampling rates**: trained on MLII at 360 Hz only.
-  Other rates are resampled to 360 Hz, and other leads can be forced, but neither was
-  validated; morphology differs by lead.
-- **Records 201 and 202 are the same subject** and fall on both sides of the DS1/DS2 split
-  (201 in DS1, 202 in DS2), a small patient overlap in the standard protocol.
-- **Small, old, single-centre data**: 47 subjects, 1975-79 analog Holter tapes; S and F
-  beats come from few patients, so their scores vary strongly between records and seeds.
-- Windows are per-record z-scored: very short recordings or recordings dominated by
-  artefacts change the normalisation.
-- The RR features assume a complete beat sequence; a detector that misses beats distorts them.
-{weak_classes}"""
-
-
-def render_model_card(fit: FitResult, test: TestEvaluation, name: str) -> str:
-    """``MODEL_CARD.md`` for a bundle (filled from the fit and the DS2 results)."""
-    from ecgnas.spaces.ecg1d_model import count_params
-
-    m = test.metrics4
-    rows = "\n".join(
-        f"| {c} | {_f(m.se[i])} | {_f(m.ppv[i])} | {_f(m.f1[i])} | {int(m.support[i]):,} |"
-        for i, c in enumerate(m.class_names)
-    )
-    pre = fit.setup.preprocess
-    arch_note = (
-        "a cell of the ecg1d search space"
-        if fit.arch.space == "ecg1d"
-        else "the manual baseline CNN of Acharya et al. 2017"
-    )
-    tuning = (
-        f"tuned with Optuna on DS1 only (objective: DS1-validation macro-F1, "
-        f"{_f(fit.tuned_from.get('best_value'), 4)})"
-        if fit.tuned_from
-        else "the ecgnas defaults (not tuned)"
-    )
-    weak = [
-        f"- **Class {c} is not reliably detected** on DS2 (F1 {_f(m.f1[i])}, Se {_f(m.se[i])}, "
-        f"+P {_f(m.ppv[i])}): do not rely on its {c} outputs.\n"
-        for i, c in enumerate(m.class_names)
-        if not (m.f1[i] >= WEAK_F1)
-    ]
-    return MODEL_CARD.format(
-        weak_classes="".join(weak),
-        name=name,
-        window=pre.window,
-        fs=pre.fs,
-        before=pre.window_before,
-        after=pre.window_after,
-        temperature=fit.temperature,
-        arch=fit.arch.key(),
-        arch_note=arch_note,
-        params=count_params(fit.build_model()),
-        train_records=", ".join(fit.split.train),
-        val_records=", ".join(fit.split.val),
-        tuning=tuning,
-        n_beats=int(m.support.sum()),
-        class_rows=rows,
-        macro_f1=_f(m.macro_f1),
-        jkappa=_f(m.jkappa),
-        accuracy=_f(m.accuracy),
-        ece_before=_f(test.reliability_uncalibrated.ece),
-        ece_after=_f(test.reliability_calibrated.ece),
-    )
-
-
 def contract_for(fit: FitResult, test: TestEvaluation | None, name: str) -> dict[str, Any]:
     """The bundle contract (without format fields and hash, added by ``save_bundle``)."""
-    from ecgnas.classifier import package_versions, preprocessing_contract
-
     metrics: dict[str, Any] = {
         "ds1_validation": {"what": DS1_VAL_NOTE, "four_class": fit.val_metrics.to_dict()}
     }
@@ -662,8 +316,6 @@ def write_final(
     command: str,
 ) -> FinalOutputs:
     """Write the bundle, ``final_<name>.{md,json}`` and the two PNGs (step 3)."""
-    from ecgnas.classifier import save_bundle
-
     reports = Path(report_dir)
     reports.mkdir(parents=True, exist_ok=True)
     bundle = save_bundle(
