@@ -3,14 +3,18 @@ recipe, several seeds, DS2-test macro-F1 (N, S, V, F) with the difference stated
 
 For each model (``nas``: an ecg1d arch; ``manual``: the Acharya et al. 2017 CNN):
 
-1. ``ecgnas.tune.tune`` with ``--trials`` trials on DS1 only (journal in ``<out>/tune-<model>``,
+1. ``ecgnas.classifier.tune.tune`` with ``--trials`` trials on DS1 only (journal in ``<out>/tune-<model>``,
    resumable; the same ``Setup`` and seed for both models);
 2. for every ``--seeds`` seed: ``fit_final`` with the tuned hyperparameters (DS1 only), then
    ``evaluate_ds2`` once, ``write_final`` into ``<out>/<model>/seed<k>/``. Finished seeds are
    skipped when the script is rerun (their ``result.json`` is read back);
 3. the seed with the best *DS1-validation* macro-F1 (never DS2) is the model's
    representative: its report is copied to ``reports/`` and, for ``nas`` with ``--ship``,
-   its bundle becomes the shipped one in ``ecgnas/assets/classifier``.
+   its bundle becomes the shipped one in ``ecgnas/assets/classifier`` (swapped in
+   atomically).
+
+The protocol (steps 1-3, the seed rule, the bootstrap, the atomic ship) is
+``ecgnas.classifier.protocol``; this script parses arguments and writes the comparison.
 
 Writes ``reports/final_comparison.md`` and ``.json``: per seed and mean ± std (sample std
 over seeds) of DS2-test macro-F1 and per-class F1, the paired per-seed differences, and a
@@ -23,11 +27,8 @@ records, pooled over the seed pairs), which reflects patient-to-patient variatio
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import platform
-import shutil
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -35,152 +36,6 @@ from typing import Any
 import numpy as np
 
 log = logging.getLogger("final_compare")
-
-ASSET_BUNDLE = Path(__file__).resolve().parents[1] / "ecgnas" / "assets" / "classifier"
-
-
-def _macro_f1(y: np.ndarray, pred: np.ndarray, n: int) -> float:
-    cm = np.bincount(y * n + pred, minlength=n * n).reshape(n, n).astype(float)
-    tp = np.diag(cm)
-    denom = cm.sum(0) + cm.sum(1)
-    present = cm.sum(1) > 0
-    f1 = np.divide(2 * tp, denom, out=np.zeros(n), where=denom > 0)
-    return float(f1[present].mean())
-
-
-def bootstrap_difference(
-    pairs: list[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]],
-    n_classes: int,
-    n_boot: int = 1000,
-    seed: int = 0,
-) -> tuple[float, float]:
-    """95 % interval of mean-over-pairs (macro-F1 A - macro-F1 B), resampling DS2 records."""
-    rng = np.random.default_rng(seed)
-    records = sorted(set(pairs[0][0]["record"].tolist()))
-    diffs = np.empty(n_boot)
-    index = [
-        (
-            {r: np.flatnonzero(a["record"] == r) for r in records},
-            {r: np.flatnonzero(b["record"] == r) for r in records},
-        )
-        for a, b in pairs
-    ]
-    for i in range(n_boot):
-        chosen = rng.choice(records, size=len(records), replace=True)
-        d = []
-        for (a, b), (ia, ib) in zip(pairs, index):
-            sa = np.concatenate([ia[r] for r in chosen])
-            sb = np.concatenate([ib[r] for r in chosen])
-            d.append(
-                _macro_f1(a["y"][sa], a["pred"][sa], n_classes)
-                - _macro_f1(b["y"][sb], b["pred"][sb], n_classes)
-            )
-        diffs[i] = np.mean(d)
-    lo, hi = np.percentile(diffs, [2.5, 97.5])
-    return float(lo), float(hi)
-
-
-def run_model(
-    label: str, arch: Any, args: argparse.Namespace, setup: Any, out: Path
-) -> dict[str, Any]:
-    """Tune, then train and evaluate every seed; return the per-seed summaries."""
-    import torch
-
-    from ecgnas.final import evaluate_ds2, fit_final, write_final
-    from ecgnas.io import atomic_write_json
-    from ecgnas.tune import load_ds1, read_tuned, tune
-
-    ds1 = load_ds1(setup, args.data_dir, args.cache_dir)
-    t0 = time.perf_counter()
-    tune_dir = out / f"tune-{label}"
-    tune(
-        arch,
-        args.trials,
-        tune_dir,
-        setup=setup,
-        seed=args.tune_seed,
-        data_dir=args.data_dir,
-        cache_dir=args.cache_dir,
-        beats=ds1,
-    )
-    tune_json = json.loads((tune_dir / "tune.json").read_text())
-    tuned = read_tuned(tune_dir)
-    tune_seconds = time.perf_counter() - t0
-    seeds = []
-    for seed in args.seeds:
-        seed_dir = out / label / f"seed{seed}"
-        result_file = seed_dir / "result.json"
-        if result_file.is_file():
-            seeds.append(json.loads(result_file.read_text()))
-            continue
-        t1 = time.perf_counter()
-        fit = fit_final(
-            arch,
-            tuned.params,
-            tuned.setup,
-            seed,
-            data_dir=args.data_dir,
-            cache_dir=args.cache_dir,
-            beats=ds1,
-            tuned_from={"source": str(tuned.source), "best_value": tuned.best_value},
-        )
-        test = evaluate_ds2(fit, data_dir=args.data_dir, cache_dir=args.cache_dir)
-        name = f"{label}_seed{seed}"
-        command = (
-            f"python scripts/final_compare.py {args.command_args}  # model {label}, seed {seed}"
-        )
-        write_final(
-            fit,
-            test,
-            name=name,
-            bundle_dir=seed_dir / "bundle",
-            report_dir=seed_dir,
-            command=command,
-        )
-        np.savez(seed_dir / "ds2_predictions.npz", **test.beats)
-        m, v = test.metrics4, fit.val_metrics
-        summary = {
-            "seed": seed,
-            "name": name,
-            "ds1_val_macro_f1": v.macro_f1,
-            "ds2_macro_f1": m.macro_f1,
-            "ds2_f1": dict(zip(m.class_names, m.f1.tolist())),
-            "ds2_se": dict(zip(m.class_names, m.se.tolist())),
-            "ds2_ppv": dict(zip(m.class_names, m.ppv.tolist())),
-            "ds2_jkappa": m.jkappa,
-            "ds2_accuracy": m.accuracy,
-            "ds2_ece_uncalibrated": test.reliability_uncalibrated.ece,
-            "ds2_ece_calibrated": test.reliability_calibrated.ece,
-            "temperature": fit.temperature,
-            "best_epoch": fit.best_epoch,
-            "epochs_run": fit.epochs_run,
-            "train_seconds": fit.seconds,
-            "seconds": time.perf_counter() - t1,
-            "torch_threads": torch.get_num_threads(),
-        }
-        atomic_write_json(result_file, summary)
-        seeds.append(summary)
-        log.info(
-            "%s seed %d: DS1-val macro-F1 %.4f, DS2 macro-F1 %.4f",
-            label,
-            seed,
-            v.macro_f1,
-            m.macro_f1,
-        )
-    return {
-        "label": label,
-        "arch": arch.to_json(),
-        "arch_key": arch.key(),
-        "tune": {
-            "best_value": tune_json["best_value"],
-            "best_params": tune_json["best_params"],
-            "n_complete": tune_json["n_complete"],
-            "n_pruned": tune_json["n_pruned"],
-            "trial_seconds": [t["seconds"] for t in tune_json["trials"] if t["seconds"]],
-            "seconds_this_run": tune_seconds,
-        },
-        "seeds": seeds,
-    }
 
 
 def _ms(values: list[float]) -> str:
@@ -286,6 +141,24 @@ def render(models: dict[str, dict[str, Any]], args: argparse.Namespace, extra: d
     return "\n".join(lines)
 
 
+def _command_args(args: argparse.Namespace, default_min: int) -> str:
+    """The arguments that reproduce this run, for the reports."""
+    return " ".join(
+        a
+        for a in [
+            f"--nas-arch {args.nas_arch}" if args.nas_arch else f"--nas-run {args.nas_run}",
+            f"--trials {args.trials}",
+            "--seeds " + " ".join(str(s) for s in args.seeds),
+            f"--max-majority {args.max_majority}",
+            f"--max-epochs {args.max_epochs}",
+            f"--min-epochs {args.min_epochs}" if args.min_epochs != default_min else "",
+            f"--threads {args.threads}",
+            "--ship" if args.ship else "",
+        ]
+        if a
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     src = parser.add_mutually_exclusive_group(required=True)
@@ -321,29 +194,22 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    from ecgnas.cli.classifier import arch_from_run
+    from ecgnas.classifier.bundle import ship_bundle
+    from ecgnas.classifier.protocol import (
+        choose_seed,
+        paired_comparison,
+        publish_reports,
+        run_model,
+        seed_dir,
+    )
+    from ecgnas.classifier.recipe import Setup, arch_from_run
     from ecgnas.io import atomic_write_json, atomic_write_text
     from ecgnas.train.models import parse_arch
-    from ecgnas.tune import Setup
 
     default_min = Setup().min_epochs
     if args.min_epochs is None:
         args.min_epochs = min(default_min, args.max_epochs)
-    args.command_args = " ".join(
-        a
-        for a in [
-            f"--nas-arch {args.nas_arch}" if args.nas_arch else f"--nas-run {args.nas_run}",
-            f"--trials {args.trials}",
-            "--seeds " + " ".join(str(s) for s in args.seeds),
-            f"--max-majority {args.max_majority}",
-            f"--max-epochs {args.max_epochs}",
-            f"--min-epochs {args.min_epochs}" if args.min_epochs != default_min else "",
-            f"--threads {args.threads}",
-            "--ship" if args.ship else "",
-        ]
-        if a
-    )
-
+    args.command_args = _command_args(args, default_min)
     torch.set_num_threads(args.threads)
     nas_arch = parse_arch(args.nas_arch) if args.nas_arch else arch_from_run(args.nas_run)
     nas_source = (
@@ -357,67 +223,44 @@ def main(argv: list[str] | None = None) -> None:
     for label, arch in (("nas", nas_arch), ("manual", parse_arch("manual"))):
         if args.only and label != args.only:
             continue
-        models[label] = run_model(label, arch, args, setup, out)
+        models[label] = run_model(
+            label,
+            arch,
+            setup,
+            out,
+            trials=args.trials,
+            seeds=args.seeds,
+            tune_seed=args.tune_seed,
+            command=f"python scripts/final_compare.py {args.command_args}",
+            data_dir=args.data_dir,
+            cache_dir=args.cache_dir,
+        )
     if args.only:
         return
 
     reports = Path(args.reports)
-    reports.mkdir(parents=True, exist_ok=True)
-    chosen = {}
-    for label, m in models.items():
-        best = max(m["seeds"], key=lambda x: x["ds1_val_macro_f1"])
-        chosen[label] = best
-        seed_dir = out / label / f"seed{best['seed']}"
-        for suffix in (".md", ".json", "_confusion.png", "_reliability.png"):
-            shutil.copyfile(
-                seed_dir / f"final_{best['name']}{suffix}",
-                reports / f"final_{best['name']}{suffix}",
-            )
+    chosen = {label: choose_seed(m["seeds"]) for label, m in models.items()}
+    for label, best in chosen.items():
+        publish_reports(out, label, best, reports)
     shipped = "Not shipped by this run (no --ship)."
     if args.ship:
-        src = out / "nas" / f"seed{chosen['nas']['seed']}" / "bundle"
-        tmp = ASSET_BUNDLE.with_name(".classifier.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(src, tmp)
-        if ASSET_BUNDLE.exists():
-            shutil.rmtree(ASSET_BUNDLE)
-        tmp.rename(ASSET_BUNDLE)
+        best = chosen["nas"]
+        ship_bundle(seed_dir(out, "nas", best["seed"]) / "bundle")
         shipped = (
-            f"`ecgnas/assets/classifier` is nas seed {chosen['nas']['seed']} (chosen by "
-            f"DS1-validation macro-F1 {chosen['nas']['ds1_val_macro_f1']:.3f} among the seeds), "
-            f"DS2-test macro-F1 {chosen['nas']['ds2_macro_f1']:.3f}; full report "
-            f"`reports/final_{chosen['nas']['name']}.md`."
+            f"`ecgnas/assets/classifier` is nas seed {best['seed']} (chosen by "
+            f"DS1-validation macro-F1 {best['ds1_val_macro_f1']:.3f} among the seeds), "
+            f"DS2-test macro-F1 {best['ds2_macro_f1']:.3f}; full report "
+            f"`reports/final_{best['name']}.md`."
         )
-    seeds_common = sorted(
-        {x["seed"] for x in models["nas"]["seeds"]} & {x["seed"] for x in models["manual"]["seeds"]}
-    )
-    by_seed = {label: {x["seed"]: x for x in m["seeds"]} for label, m in models.items()}
-    diffs = [
-        by_seed["nas"][s]["ds2_macro_f1"] - by_seed["manual"][s]["ds2_macro_f1"]
-        for s in seeds_common
-    ]
-    pairs = []
-    for s in seeds_common:
-        a = dict(np.load(out / "nas" / f"seed{s}" / "ds2_predictions.npz"))
-        b = dict(np.load(out / "manual" / f"seed{s}" / "ds2_predictions.npz"))
-        pairs.append((a, b))
-    ci = bootstrap_difference(pairs, n_classes=4)
+    comparison = paired_comparison(out, models["nas"]["seeds"], models["manual"]["seeds"])
     extra = {
         "nas_source": nas_source,
-        "paired_differences": diffs,
-        "bootstrap_ci": ci,
+        "paired_differences": comparison["paired_differences"],
+        "bootstrap_ci": comparison["bootstrap_ci_95"],
         "shipped": shipped,
     }
     atomic_write_text(reports / "final_comparison.md", render(models, args, extra))
-    atomic_write_json(
-        reports / "final_comparison.json",
-        {
-            "models": models,
-            "paired_differences": diffs,
-            "bootstrap_ci_95": ci,
-            "seeds": seeds_common,
-        },
-    )
+    atomic_write_json(reports / "final_comparison.json", {"models": models, **comparison})
     print(f"wrote {reports / 'final_comparison.md'}")
 
 

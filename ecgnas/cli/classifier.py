@@ -11,7 +11,6 @@ wfdb) happen inside the commands.
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 import time
@@ -21,13 +20,11 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from ecgnas.cli._common import cache_dir_option, data_dir_option
-from ecgnas.errors import ConfigError, RunError
+from ecgnas.errors import ConfigError
 
 if TYPE_CHECKING:
-    from ecgnas.classifier import BeatPredictions
+    from ecgnas.classifier.predict import BeatPredictions
     from ecgnas.spaces.base import Arch
-
-RESULT_FILE = "result.json"
 
 
 def _threads(n: int) -> None:
@@ -37,30 +34,17 @@ def _threads(n: int) -> None:
         torch.set_num_threads(n)
 
 
-def arch_from_run(run_dir: str | Path) -> Arch:
-    """The best arch of a search run (``<run_dir>/result.json``: ``{"best": {"arch": ...}}``)."""
-    from ecgnas.spaces.base import Arch
-    from ecgnas.train.models import ECG_SPACES
-
-    path = Path(run_dir) / RESULT_FILE
-    if not path.is_file():
-        raise RunError(f"no {RESULT_FILE} in {run_dir} (has the search finished?)")
-    try:
-        arch = Arch.from_json(json.loads(path.read_text(encoding="utf-8"))["best"]["arch"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise RunError(f"{path}: no readable best arch ({exc})") from exc
-    if arch.space not in ECG_SPACES:
-        raise RunError(f"{path}: best arch is in space {arch.space!r}, not an ECG space")
-    return arch
-
-
 def resolve_arch(arch: str | None, run: Path | None) -> Arch:
     """Exactly one of ``--arch`` and ``--run`` (``ConfigError`` otherwise)."""
+    from ecgnas.classifier.recipe import arch_from_run
     from ecgnas.train.models import parse_arch
 
     if (arch is None) == (run is None):
         raise ConfigError("give exactly one of --arch and --run")
-    return parse_arch(arch) if arch is not None else arch_from_run(run)  # type: ignore[arg-type]
+    if arch is not None:
+        return parse_arch(arch)
+    assert run is not None
+    return arch_from_run(run)
 
 
 def _command_line() -> str:
@@ -93,7 +77,8 @@ def tune_cmd(
     cache_dir: str | None = cache_dir_option(),
 ) -> None:
     """Tune the final model's training hyperparameters with Optuna on DS1 (never DS2)."""
-    from ecgnas.tune import Setup, tune
+    from ecgnas.classifier.recipe import Setup
+    from ecgnas.classifier.tune import tune
 
     chosen = resolve_arch(arch, run)
     _threads(threads)
@@ -147,8 +132,10 @@ def train_cmd(
     cache_dir: str | None = cache_dir_option(),
 ) -> None:
     """Retrain on DS1, fit the temperature on held-out DS1 records, evaluate once on DS2."""
-    from ecgnas.final import evaluate_ds2, fit_final, summary_line, write_final
-    from ecgnas.tune import Hyperparams, Setup, read_tuned, with_overrides
+    from ecgnas.classifier.final import evaluate_ds2, fit_final, write_final
+    from ecgnas.classifier.recipe import Hyperparams, Setup, with_overrides
+    from ecgnas.classifier.report import summary_line
+    from ecgnas.classifier.tune import read_tuned
 
     given = sum(x is not None for x in (arch, run, tuned))
     if given != 1:
@@ -209,7 +196,8 @@ def format_summary(pred: BeatPredictions, seconds: float) -> str:
                 f"{'   n/a' if se != se else f'{se:6.3f}'} "
                 f"{'   n/a' if ppv != ppv else f'{ppv:6.3f}'}"
             )
-        other = int(sum(1 for r in pred.reference.tolist() if r not in pred.classes))  # type: ignore[union-attr]
+        assert pred.reference is not None  # metrics exist only with a reference
+        other = len([r for r in pred.reference.tolist() if r not in pred.classes])
         lines.append(
             f"macro-F1 {metrics.macro_f1:.3f} over {int(metrics.support.sum())} reference beats "
             f"of {', '.join(pred.classes)}"
@@ -275,7 +263,7 @@ def export_cmd(
 ) -> None:
     """Export a bundle's model (logits and calibrated probabilities) to ONNX or TorchScript."""
     from ecgnas.classifier import load_classifier
-    from ecgnas.export import FORMATS, export
+    from ecgnas.classifier.export import FORMATS, export
 
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r} (choose {', '.join(FORMATS)})")

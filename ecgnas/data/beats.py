@@ -203,6 +203,45 @@ def match_peaks(
     return out[:, 0].copy(), out[:, 1].copy()
 
 
+@dataclass(frozen=True)
+class DetectedBeats:
+    """Every R peak the detector found in one lead, as unlabelled beats (for prediction).
+
+    peaks: int64 [m] all detections at the config's ``fs``; the RR features use all of them.
+    keep: bool [m] detections whose window lies inside the signal.
+    x: float32 [k, window] preprocessed windows of the kept detections (``k = keep.sum()``).
+    rr: float32 [k, 6] their RR features (``RR_COLUMNS``).
+    """
+
+    peaks: np.ndarray
+    keep: np.ndarray
+    x: np.ndarray
+    rr: np.ndarray
+
+
+def detected_beats(
+    signal: np.ndarray, config: PreprocessConfig, name: str = "signal"
+) -> DetectedBeats:
+    """Cut a beat at every detection of a raw lead (millivolts at ``config.fs``), no labels.
+
+    The preprocessing, detector, RR features and windows of ``record_beats`` in detector
+    mode, but no reference is needed and no detection is dropped for lacking one. Raises
+    ``DataError`` (prefixed with ``name``) for a flat lead or fewer than two detections.
+    """
+    try:
+        filtered = preprocess_signal(signal, config.fs, config)
+    except DataError as exc:
+        raise DataError(f"{name}: {exc}") from exc
+    peaks = detect_rpeaks(signal, config.fs)
+    try:
+        rr = rr_features(peaks, config.fs, config.local_rr_beats)
+    except DataError as exc:
+        raise DataError(f"{name}: detector: {exc}") from exc
+    keep = window_mask(peaks, filtered.size, config.window_before, config.window_after)
+    x = extract_windows(filtered, peaks[keep], config.window_before, config.window_after)
+    return DetectedBeats(peaks=peaks, keep=keep, x=x, rr=rr[keep])
+
+
 def _per_class(y: np.ndarray) -> np.ndarray:
     return np.bincount(np.asarray(y, dtype=np.int64), minlength=N_CLASSES).astype(np.int64)
 

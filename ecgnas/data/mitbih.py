@@ -232,32 +232,72 @@ def read_record(
     header, no lead named ``lead``, invalid samples in that lead, or a sampling rate other
     than 360 Hz when ``target_fs`` is None. ``ConfigError`` when ``allowed`` excludes it.
     """
-    with quiet_wfdb():
-        import wfdb
-
     directory = mitdb_dir(data_dir)
     name = _access(record, directory, allowed)
     _require_files(name, directory, RECORD_EXTENSIONS)
-    path = str(directory / name)
+    expect_fs = MITBIH_FS if target_fs is None else None
+    rec = read_wfdb(directory / name, lead=lead, expect_fs=expect_fs)
+    if target_fs is None or float(target_fs) == rec.fs:
+        return rec
+    from scipy.signal import resample_poly
+
+    ratio = Fraction(float(target_fs) / rec.fs).limit_denominator(1000)
+    signal = resample_poly(rec.signal, ratio.numerator, ratio.denominator)
+    out_fs = rec.fs * ratio.numerator / ratio.denominator
+    sample = np.rint(rec.ann_sample * (out_fs / rec.fs)).astype(np.int64)
+    sample = np.clip(sample, 0, signal.size - 1)
+    return Record(
+        name=name, signal=signal, fs=out_fs, ann_sample=sample, ann_symbol=rec.ann_symbol, lead=lead
+    )
+
+
+def read_wfdb(
+    path: str | os.PathLike[str],
+    *,
+    lead: str = LEAD,
+    expect_fs: float | None = None,
+    annotations: bool = True,
+) -> Record:
+    """Read one lead (by name) of the WFDB record at ``path`` (no extension), at its own rate.
+
+    The checks of ``read_record`` without its MIT-BIH name check and allow-list: for
+    records outside the database (``ecgnas predict``); MIT-BIH code reads through
+    ``read_record``. ``annotations=False`` skips ``<path>.atr`` and leaves ``ann_sample``
+    and ``ann_symbol`` empty.
+
+    Raises ``DataError`` for: a missing ``.hea`` or signal file (or ``.atr`` when
+    ``annotations``), a signal file shorter than its header says, a signal checksum that
+    does not match the header, no lead named ``lead``, invalid samples in that lead, an
+    unreadable or corrupt ``.atr``, or a rate other than ``expect_fs`` when given.
+    """
+    with quiet_wfdb():
+        import wfdb
+
+    base = Path(path)
+    name, directory = base.name, base.parent
+    if not (directory / f"{name}.hea").is_file():
+        raise DataError(f"no WFDB record at {base} (missing {name}.hea)")
+    if annotations and not (directory / f"{name}.atr").is_file():
+        raise DataError(f"record {name}: missing {name}.atr in {directory}")
     try:
         with quiet_wfdb():
-            header = wfdb.rdheader(path)
-    except Exception as exc:
+            header = wfdb.rdheader(str(base))
+    except Exception as exc:  # wfdb raises bare errors on bad headers
         raise DataError(f"record {name}: cannot read {name}.hea ({exc})") from exc
     sig_names = list(header.sig_name or [])
     if lead not in sig_names:
         raise DataError(f"record {name} has no {lead} lead (leads: {', '.join(sig_names)})")
     fs = float(header.fs)
-    if target_fs is None and fs != MITBIH_FS:
+    if expect_fs is not None and fs != expect_fs:
         raise DataError(
-            f"record {name} is sampled at {fs:g} Hz, expected {MITBIH_FS:g} Hz "
+            f"record {name} is sampled at {fs:g} Hz, expected {expect_fs:g} Hz "
             "(set a target fs to resample)"
         )
     _check_dat_sizes(name, directory, header)
     channel = sig_names.index(lead)
     try:
         with quiet_wfdb():
-            rec = wfdb.rdrecord(path, channels=[channel], physical=False)
+            rec = wfdb.rdrecord(str(base), channels=[channel], physical=False)
         digital = np.asarray(rec.d_signal[:, 0], dtype=np.int64)
         signal = np.asarray(rec.dac()[:, 0], dtype=np.float64)
     except Exception as exc:
@@ -267,20 +307,11 @@ def read_record(
         raise DataError(f"record {name}: {lead} checksum does not match the header (corrupt .dat)")
     if not np.isfinite(signal).all():
         raise DataError(f"record {name}: {lead} has invalid (NaN) samples")
-    sample, symbols = _read_atr(name, directory)
-
-    out_fs = fs
-    if target_fs is not None and float(target_fs) != fs:
-        from scipy.signal import resample_poly
-
-        ratio = Fraction(float(target_fs) / fs).limit_denominator(1000)
-        signal = resample_poly(signal, ratio.numerator, ratio.denominator)
-        out_fs = fs * ratio.numerator / ratio.denominator
-        sample = np.rint(sample * (out_fs / fs)).astype(np.int64)
-        sample = np.clip(sample, 0, signal.size - 1)
-    return Record(
-        name=name, signal=signal, fs=out_fs, ann_sample=sample, ann_symbol=symbols, lead=lead
-    )
+    if annotations:
+        sample, symbols = _read_atr(name, directory)
+    else:
+        sample, symbols = np.zeros(0, dtype=np.int64), ()
+    return Record(name=name, signal=signal, fs=fs, ann_sample=sample, ann_symbol=symbols, lead=lead)
 
 
 def source_digest(

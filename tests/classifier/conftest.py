@@ -68,9 +68,9 @@ def trained_fit(real_data_dir: Path, shared_cache_dir: Path) -> Any:
     """The manual baseline trained for one short epoch on DS1 (a few seconds)."""
     import torch
 
-    from ecgnas.final import fit_final
+    from ecgnas.classifier.final import fit_final
+    from ecgnas.classifier.recipe import Hyperparams, Setup
     from ecgnas.train.models import parse_arch
-    from ecgnas.tune import Hyperparams, Setup
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -93,7 +93,7 @@ def trained_fit(real_data_dir: Path, shared_cache_dir: Path) -> Any:
 def trained_bundle(trained_fit: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A bundle of ``trained_fit`` (no DS2 metrics in it: the tests do not need them)."""
     from ecgnas.classifier import save_bundle
-    from ecgnas.final import contract_for
+    from ecgnas.classifier.final import contract_for
 
     path = tmp_path_factory.mktemp("trained") / "bundle"
     contract = contract_for(trained_fit, None, "tiny-trained")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecgnas.calibration import (
+from ecgnas.classifier.calibration import (
     T_MAX,
     expected_calibration_error,
     fit_temperature,

@@ -11,8 +11,8 @@ import pytest
 
 from ecgnas import load_classifier
 from ecgnas.classifier import CARD_FILE, CONTRACT_FILE, shipped_bundle_path
+from ecgnas.classifier.export import export_onnx, export_torchscript
 from ecgnas.data.dataset import load_beats
-from ecgnas.export import export_onnx, export_torchscript
 
 pytestmark = pytest.mark.realdata
 

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from ecgnas.classifier.recipe import Setup
+from ecgnas.classifier.tune import read_tuned, tune
 from ecgnas.data import mitbih
 from ecgnas.data.splits import DS1, DS2
 from ecgnas.errors import RunError
 from ecgnas.train.models import parse_arch
-from ecgnas.tune import Setup, read_tuned, tune
 
 pytestmark = pytest.mark.realdata
 

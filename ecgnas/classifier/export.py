@@ -27,7 +27,7 @@ from ecgnas.io import atomic_path
 if TYPE_CHECKING:
     from torch import nn
 
-    from ecgnas.classifier import Classifier
+    from ecgnas.classifier.predict import Classifier
 
 log = logging.getLogger(__name__)
 

@@ -1,12 +1,6 @@
 """Optuna tuning of the final model's training hyperparameters, on DS1 only.
 
-The *recipe* shared by tuning and final training lives here too:
-
-* ``Hyperparams``: what is tuned (learning rate, weight decay, batch size, dropout, epochs,
-  loss and its class weighting or focal gamma, augmentation strength).
-* ``Setup``: what is fixed for a study and reused by ``ecgnas train`` (preprocessing, the
-  record-wise DS1 split, N-beat subsampling per epoch, early-stopping patience, the range of
-  epochs, holdout or k-fold objective).
+The recipe it tunes (``Hyperparams``, ``Setup``) is in ``ecgnas.classifier.recipe``.
 
 **Objective.** DS1 validation macro-F1 over N, S, V, F on held-out *records*: with
 ``cv="holdout"`` one ``validation_split`` of DS1 (5 of 22 records, 23 %); with
@@ -14,10 +8,6 @@ The *recipe* shared by tuning and final training lives here too:
 macro-F1 of its best epoch (the trainer early-stops on the same records), so the objective
 is optimistic as an estimate; it only ranks hyperparameters. No DS2 record is ever opened:
 beats are loaded with ``allowed=DS1``, so the data layer refuses any other record.
-
-**Speed.** Each epoch trains on every S, V and F beat of the training records and a fresh
-random subset of at most ``Setup.max_majority`` N beats (``None``: all N beats). Class
-weights are computed on the full training set, so subsampling does not change them.
 
 **Study.** Storage: a journal file ``<out>/tune.journal`` by default
 (``optuna.storages.JournalStorage`` + ``JournalFileBackend``), or any Optuna storage URL
@@ -42,235 +32,43 @@ import os
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
-from ecgnas.data.preprocess import PreprocessConfig
-from ecgnas.errors import ConfigError, RunError, check_fields
+from ecgnas.classifier.recipe import (
+    LOSSES,
+    Hyperparams,
+    Setup,
+    as_arrays,
+    ds1_splits,
+    load_ds1,
+    model_factory,
+    model_settings,
+    train_config,
+)
+from ecgnas.errors import ConfigError, RunError
 from ecgnas.io import atomic_write_json
 from ecgnas.spaces.base import Arch
-from ecgnas.train.metrics import AAMI4
 
 if TYPE_CHECKING:
     import optuna
-    from torch import nn
 
     from ecgnas.data.dataset import BeatSet
     from ecgnas.data.splits import RecordSplit
-    from ecgnas.train.trainer import BeatArrays, TrainConfig
+    from ecgnas.train.trainer import BeatArrays
 
 log = logging.getLogger(__name__)
 
 TUNE_FILE: Final = "tune.json"
 JOURNAL_FILE: Final = "tune.journal"
 ATTR_KEY: Final = "ecgnas"
-CV_MODES: Final = ("holdout", "kfold")
 PRUNERS: Final = ("median", "hyperband", "none")
 BATCH_SIZES: Final = (64, 128, 256)
 N_STARTUP: Final = 5
 """Trials before TPE takes over: the default recipe, then a scrambled Sobol design."""
-LOSSES: Final = ("weighted_ce", "focal")
-
-
-@dataclass(frozen=True)
-class Hyperparams:
-    """Training hyperparameters of the final model (the tuned part).
-
-    lr: peak learning rate of AdamW's one-cycle schedule. weight_decay: AdamW decoupled
-    decay. batch_size: beats per step. dropout: probability before the classifier (ecg1d:
-    the ``dropout`` model setting; manual baseline: every dropout layer of the network,
-    replacing the grid's value). epochs: maximum epochs (early stopping may end sooner).
-    loss: ``"weighted_ce"`` or ``"focal"``; both weight class ``c`` by ``(n/n_c) **
-    class_weight_power`` (0: unweighted). focal_gamma: focusing exponent (focal only).
-    augment: strength in [0, 1] of amplitude, offset and noise augmentation.
-    """
-
-    lr: float = 3e-3
-    weight_decay: float = 1e-2
-    batch_size: int = 128
-    dropout: float = 0.1
-    epochs: int = 10
-    loss: str = "weighted_ce"
-    class_weight_power: float = 0.5
-    focal_gamma: float = 2.0
-    augment: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not (self.lr > 0 and self.weight_decay >= 0 and self.batch_size >= 1):
-            raise ConfigError(f"bad hyperparameters: {self}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.epochs < 1:
-            raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
-        if self.loss not in LOSSES:
-            raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> Hyperparams:
-        """Inverse of ``to_json``; unknown keys raise ``ConfigError``, missing keys default."""
-        return cls(**check_fields(cls, obj, "hyperparameter(s)"))
-
-
-@dataclass(frozen=True)
-class Setup:
-    """The fixed part of the recipe, shared by a tuning study and the final training.
-
-    preprocess: how records become beats (its digest is recorded in the study).
-    classes: the model's classes (N, S, V, F).
-    cv: ``"holdout"`` (one record-wise validation split) or ``"kfold"`` (``folds`` folds;
-        tuning only: final training always uses the holdout split).
-    val_fraction: share of DS1 records held out (holdout; 5 of 22 records at 0.2).
-    split_seed: seed of the record-wise split (fixed across training seeds).
-    max_majority: N beats per epoch (a fresh random subset each epoch), None for all.
-    patience: epochs without a better validation macro-F1 before stopping.
-    min_epochs, max_epochs: range of the tuned number of epochs.
-    eval_batch_size: beats per forward pass when scoring (small batches are faster on CPU).
-    """
-
-    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
-    classes: tuple[str, ...] = AAMI4
-    cv: str = "holdout"
-    folds: int = 5
-    val_fraction: float = 0.2
-    split_seed: int = 0
-    max_majority: int | None = 4000
-    patience: int = 4
-    min_epochs: int = 3
-    max_epochs: int = 10
-    eval_batch_size: int = 256
-
-    def __post_init__(self) -> None:
-        if self.cv not in CV_MODES:
-            raise ConfigError(f"cv must be one of {', '.join(CV_MODES)}, got {self.cv!r}")
-        if self.cv == "kfold" and self.folds < 2:
-            raise ConfigError(f"k-fold needs at least 2 folds, got {self.folds}")
-        if self.max_majority is not None and self.max_majority < 1:
-            raise ConfigError(f"max_majority must be >= 1 or None, got {self.max_majority}")
-        if not 1 <= self.min_epochs <= self.max_epochs:
-            raise ConfigError(
-                f"need 1 <= min_epochs <= max_epochs, got {self.min_epochs}, {self.max_epochs}"
-            )
-        if self.patience < 1:
-            raise ConfigError(f"patience must be >= 1, got {self.patience}")
-
-    def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["preprocess"] = self.preprocess.to_json()
-        out["classes"] = list(self.classes)
-        return out
-
-    @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> Setup:
-        kwargs = check_fields(cls, obj, "setup key(s)")
-        if "preprocess" in kwargs:
-            kwargs["preprocess"] = PreprocessConfig.from_json(kwargs["preprocess"])
-        if "classes" in kwargs:
-            kwargs["classes"] = tuple(kwargs["classes"])
-        return cls(**kwargs)
-
-
-# --- the recipe ---------------------------------------------------------------------------
-
-
-def model_settings(arch: Arch, setup: Setup, dropout: float) -> dict[str, Any]:
-    """The ``build_ecg_model`` settings for ``arch`` with this setup's head and window."""
-    from ecgnas.train.models import default_settings
-
-    settings = default_settings(
-        arch, n_classes=len(setup.classes), n_rr=6, input_len=setup.preprocess.window
-    )
-    if arch.space == "ecg1d":
-        settings["dropout"] = float(dropout)
-    return settings
-
-
-def model_factory(
-    arch: Arch, settings: dict[str, Any], dropout: float, seed: int
-) -> Callable[[], nn.Module]:
-    """A zero-argument builder of the model (what ``train_classifier`` takes).
-
-    The manual baseline's dropout layers are set to ``dropout`` after building (its grid
-    value is replaced), so both models are tuned over the same dropout range.
-    """
-
-    def build() -> nn.Module:
-        from torch import nn
-
-        from ecgnas.train.models import build_ecg_model
-
-        model = build_ecg_model(arch, settings, seed=seed)
-        if arch.space != "ecg1d":
-            for module in model.modules():
-                if isinstance(module, nn.Dropout):
-                    module.p = float(dropout)
-        return model
-
-    return build
-
-
-def train_config(hp: Hyperparams, setup: Setup, seed: int, device: str = "cpu") -> TrainConfig:
-    """The trainer settings of one run of the recipe."""
-    from ecgnas.train.trainer import TrainConfig
-
-    return TrainConfig(
-        epochs=hp.epochs,
-        batch_size=hp.batch_size,
-        lr=hp.lr,
-        weight_decay=hp.weight_decay,
-        loss=hp.loss,
-        class_weight_power=hp.class_weight_power,
-        focal_gamma=hp.focal_gamma,
-        max_majority_per_epoch=setup.max_majority,
-        patience=setup.patience,
-        augment=hp.augment,
-        seed=seed,
-        device=device,
-        amp=True,
-        eval_batch_size=setup.eval_batch_size,
-    )
-
-
-def load_ds1(
-    setup: Setup,
-    data_dir: str | os.PathLike[str] | None = None,
-    cache_dir: str | os.PathLike[str] | None = None,
-) -> BeatSet:
-    """All DS1 beats of ``setup.classes`` (records outside DS1 are refused by the data layer)."""
-    from ecgnas.data.dataset import load_beats
-    from ecgnas.data.splits import DS1
-
-    return load_beats(
-        DS1,
-        setup.preprocess,
-        classes=setup.classes,
-        data_dir=data_dir,
-        cache_dir=cache_dir,
-        allowed=DS1,
-    )
-
-
-def ds1_splits(beats: BeatSet, setup: Setup, *, kfold: bool | None = None) -> list[RecordSplit]:
-    """The record-wise DS1 split(s): one holdout split, or ``setup.folds`` folds."""
-    from ecgnas.data.splits import DS1, kfold_splits, validation_split
-
-    counts = beats.record_class_counts()
-    use_kfold = setup.cv == "kfold" if kfold is None else kfold
-    if use_kfold:
-        return kfold_splits(counts, DS1, k=setup.folds, seed=setup.split_seed)
-    return [validation_split(counts, DS1, val_fraction=setup.val_fraction, seed=setup.split_seed)]
-
-
-def as_arrays(beats: BeatSet) -> BeatArrays:
-    """The trainer's view of a ``BeatSet``."""
-    from ecgnas.train.trainer import BeatArrays
-
-    return BeatArrays(x=beats.x, rr=beats.rr, y=beats.y, record=beats.record)
 
 
 def suggest(trial: optuna.Trial, setup: Setup) -> Hyperparams:
@@ -344,7 +142,7 @@ class TuneResult:
         }
 
 
-def _storage(out_dir: Path, storage: str | None) -> tuple[Any, str]:
+def _storage(out_dir: Path, storage: str | None) -> tuple[optuna.storages.BaseStorage | str, str]:
     import optuna
 
     if storage:
@@ -368,7 +166,9 @@ def _pruner(name: str, setup: Setup) -> optuna.pruners.BasePruner:
     raise ConfigError(f"unknown pruner {name!r} (choose {', '.join(PRUNERS)})")
 
 
-def study_identity(arch: Arch, setup: Setup, seed: int, splits: list[RecordSplit]) -> dict:
+def study_identity(
+    arch: Arch, setup: Setup, seed: int, splits: list[RecordSplit]
+) -> dict[str, Any]:
     """What a study is bound to; resuming with anything different is refused."""
     return {
         "arch": arch.to_json(),
@@ -379,7 +179,7 @@ def study_identity(arch: Arch, setup: Setup, seed: int, splits: list[RecordSplit
     }
 
 
-def _check_identity(stored: dict, wanted: dict, study_name: str) -> None:
+def _check_identity(stored: dict[str, Any], wanted: dict[str, Any], study_name: str) -> None:
     for key in ("arch", "preprocess_digest", "splits", "seed", "setup"):
         if stored.get(key) != wanted[key]:
             raise RunError(
@@ -411,10 +211,7 @@ def tune(
     Raises ``RunError`` when resuming a study bound to other settings, ``ConfigError`` for
     bad arguments, ``DataError`` for missing data.
     """
-    import optuna
-
     from ecgnas.data.splits import DS1
-    from ecgnas.train.trainer import train_classifier
 
     setup = setup or Setup()
     if n_trials < 1:
@@ -432,8 +229,49 @@ def tune(
         raise ConfigError("tune: the beats passed in include records outside DS1")
     splits = ds1_splits(beats, setup)
     identity = study_identity(arch, setup, seed, splits)
-
     store, storage_label = _storage(out, storage)
+    study = _open_study(store, name, seed, _pruner(pruner, setup), setup, identity)
+    done = len(study.get_trials(deepcopy=False, states=_finished_states()))
+    remaining = n_trials - done
+    if remaining > 0:
+        log.info(
+            "study %s: %d trials finished, running %d more (%s)",
+            name,
+            done,
+            remaining,
+            storage_label,
+        )
+        parts = [
+            (as_arrays(beats.select_records(s.train)), as_arrays(beats.select_records(s.val)))
+            for s in splits
+        ]
+        objective = _objective(arch, setup, seed, device, parts)
+        _run_trials(study, objective, n_trials, remaining, done, seed)
+    else:
+        log.info("study %s already has %d finished trials (asked for %d)", name, done, n_trials)
+    result = _tune_result(study, out, storage_label, arch, setup, seed, t_start)
+    _write_tune_json(out / TUNE_FILE, result, study, identity)
+    return result
+
+
+def _finished_states() -> tuple[optuna.trial.TrialState, ...]:
+    import optuna
+
+    return (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+def _open_study(
+    store: optuna.storages.BaseStorage | str,
+    name: str,
+    seed: int,
+    pruner: optuna.pruners.BasePruner,
+    setup: Setup,
+    identity: dict[str, Any],
+) -> optuna.Study:
+    """Create or load the study; a new one is bound to ``identity`` and starts with the
+    default recipe enqueued, a loaded one must carry the same ``identity``."""
+    import optuna
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         storage=store,
@@ -441,7 +279,7 @@ def tune(
         direction="maximize",
         load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=_pruner(pruner, setup),
+        pruner=pruner,
     )
     stored = study.user_attrs.get(ATTR_KEY)
     if stored is None:
@@ -451,13 +289,21 @@ def tune(
         study.enqueue_trial(default_trial_params(setup))
     else:
         _check_identity(stored, identity, name)
-    finished_states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    done = len(study.get_trials(deepcopy=False, states=finished_states))
-    remaining = n_trials - done
-    parts = [
-        (as_arrays(beats.select_records(s.train)), as_arrays(beats.select_records(s.val)))
-        for s in splits
-    ]
+    return study
+
+
+def _objective(
+    arch: Arch,
+    setup: Setup,
+    seed: int,
+    device: str,
+    parts: list[tuple[BeatArrays, BeatArrays]],
+) -> Callable[[optuna.Trial], float]:
+    """The study's objective: mean best-epoch DS1-validation macro-F1 over ``parts``
+    (one holdout split, or k folds), reporting to the pruner as it goes."""
+    import optuna
+
+    from ecgnas.train.trainer import train_classifier
 
     def objective(trial: optuna.Trial) -> float:
         hp = suggest(trial, setup)
@@ -491,50 +337,67 @@ def tune(
         log.info("trial %d: DS1-val macro-F1 %.4f (%s)", trial.number, value, hp)
         return value
 
-    if remaining > 0:
-        log.info(
-            "study %s: %d trials finished, running %d more (%s)",
-            name,
-            done,
-            remaining,
-            storage_label,
+    return objective
+
+
+def _run_trials(
+    study: optuna.Study,
+    objective: Callable[[optuna.Trial], float],
+    n_trials: int,
+    remaining: int,
+    done: int,
+    seed: int,
+) -> None:
+    """Phase 1: the default recipe (enqueued) and a scrambled Sobol design; phase 2: TPE.
+
+    Samplers are reseeded with the number of trials already in the study, so a resumed
+    study does not replay the draws of the first run.
+    """
+    import optuna
+
+    callbacks = [optuna.study.MaxTrialsCallback(n_trials, states=_finished_states())]
+    startup = max(0, min(remaining, N_STARTUP - done))
+    if startup:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.sampler = optuna.samplers.QMCSampler(
+                qmc_type="sobol",
+                scramble=True,
+                seed=seed,
+                independent_sampler=optuna.samplers.RandomSampler(seed=seed + len(study.trials)),
+                warn_independent_sampling=False,
+                warn_asynchronous_seeding=False,
+            )
+        study.optimize(objective, n_trials=startup, callbacks=callbacks, gc_after_trial=True)
+    if remaining - startup > 0:
+        study.sampler = optuna.samplers.TPESampler(
+            seed=seed + len(study.trials), n_startup_trials=N_STARTUP
         )
-        callbacks = [optuna.study.MaxTrialsCallback(n_trials, states=finished_states)]
-        # phase 1: the default recipe (enqueued) and a scrambled Sobol design; phase 2: TPE.
-        # Samplers are reseeded with the number of trials already in the study, so a
-        # resumed study does not replay the draws of the first run.
-        startup = max(0, min(remaining, N_STARTUP - done))
-        if startup:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                study.sampler = optuna.samplers.QMCSampler(
-                    qmc_type="sobol",
-                    scramble=True,
-                    seed=seed,
-                    independent_sampler=optuna.samplers.RandomSampler(
-                        seed=seed + len(study.trials)
-                    ),
-                    warn_independent_sampling=False,
-                    warn_asynchronous_seeding=False,
-                )
-            study.optimize(objective, n_trials=startup, callbacks=callbacks, gc_after_trial=True)
-        if remaining - startup > 0:
-            study.sampler = optuna.samplers.TPESampler(
-                seed=seed + len(study.trials), n_startup_trials=N_STARTUP
-            )
-            study.optimize(
-                objective, n_trials=remaining - startup, callbacks=callbacks, gc_after_trial=True
-            )
-    else:
-        log.info("study %s already has %d finished trials (asked for %d)", name, done, n_trials)
+        study.optimize(
+            objective, n_trials=remaining - startup, callbacks=callbacks, gc_after_trial=True
+        )
+
+
+def _tune_result(
+    study: optuna.Study,
+    out: Path,
+    storage_label: str,
+    arch: Arch,
+    setup: Setup,
+    seed: int,
+    t_start: float,
+) -> TuneResult:
+    """The best trial of the study (``RunError`` when no trial completed)."""
+    import optuna
 
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
-        raise RunError(f"study {name!r} has no complete trial (all pruned or failed)")
+        raise RunError(f"study {study.study_name!r} has no complete trial (all pruned or failed)")
     best = study.best_trial
-    result = TuneResult(
+    pruned = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.PRUNED,))
+    return TuneResult(
         out_dir=out,
-        study_name=name,
+        study_name=study.study_name,
         storage=storage_label,
         arch=arch,
         setup=setup,
@@ -543,9 +406,14 @@ def tune(
         best_value=float(best.value if best.value is not None else float("nan")),
         best_trial=best.number,
         n_complete=len(complete),
-        n_pruned=len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.PRUNED,))),
+        n_pruned=len(pruned),
         seconds=time.perf_counter() - t_start,
     )
+
+
+def _write_tune_json(
+    path: Path, result: TuneResult, study: optuna.Study, identity: dict[str, Any]
+) -> None:
     payload = result.to_json()
     payload["splits"] = identity["splits"]
     payload["trials"] = [
@@ -559,8 +427,7 @@ def tune(
         }
         for t in study.get_trials(deepcopy=False)
     ]
-    atomic_write_json(out / TUNE_FILE, payload)
-    return result
+    atomic_write_json(path, payload)
 
 
 # --- reading a tuning run back ----------------------------------------------------------------
@@ -595,8 +462,3 @@ def read_tuned(tune_dir: str | os.PathLike[str]) -> Tuned:
         )
     except (ValueError, KeyError, TypeError, ConfigError) as exc:
         raise RunError(f"{path} is not a valid tuning result ({exc})") from exc
-
-
-def with_overrides(setup: Setup, **changes: Any) -> Setup:
-    """``setup`` with the non-None ``changes`` applied."""
-    return replace(setup, **{k: v for k, v in changes.items() if v is not None})

@@ -1,0 +1,260 @@
+"""The training recipe shared by tuning and the final training.
+
+* ``Hyperparams``: what is tuned (learning rate, weight decay, batch size, dropout, epochs,
+  loss and its class weighting or focal gamma, augmentation strength).
+* ``Setup``: what is fixed for a study and reused by ``ecgnas train`` (preprocessing, the
+  record-wise DS1 split, N-beat subsampling per epoch, early-stopping patience, the range of
+  epochs, holdout or k-fold objective).
+* the builders that turn them into a model and trainer settings, and the DS1 data they
+  train on (``load_ds1`` passes ``allowed=DS1``, so the data layer refuses any DS2 record).
+
+**Speed.** Each epoch trains on every S, V and F beat of the training records and a fresh
+random subset of at most ``Setup.max_majority`` N beats (``None``: all N beats). Class
+weights are computed on the full training set, so subsampling does not change them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from ecgnas.data.preprocess import PreprocessConfig
+from ecgnas.errors import ConfigError, RunError, check_fields
+from ecgnas.spaces.base import Arch
+from ecgnas.train.metrics import AAMI4
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from ecgnas.data.dataset import BeatSet
+    from ecgnas.data.splits import RecordSplit
+    from ecgnas.train.trainer import BeatArrays, TrainConfig
+
+CV_MODES: Final = ("holdout", "kfold")
+LOSSES: Final = ("weighted_ce", "focal")
+RUN_RESULT_FILE: Final = "result.json"
+"""A search run's result file; its ``best.arch`` is the arch ``arch_from_run`` returns."""
+
+
+@dataclass(frozen=True)
+class Hyperparams:
+    """Training hyperparameters of the final model (the tuned part).
+
+    lr: peak learning rate of AdamW's one-cycle schedule. weight_decay: AdamW decoupled
+    decay. batch_size: beats per step. dropout: probability before the classifier (ecg1d:
+    the ``dropout`` model setting; manual baseline: every dropout layer of the network,
+    replacing the grid's value). epochs: maximum epochs (early stopping may end sooner).
+    loss: ``"weighted_ce"`` or ``"focal"``; both weight class ``c`` by ``(n/n_c) **
+    class_weight_power`` (0: unweighted). focal_gamma: focusing exponent (focal only).
+    augment: strength in [0, 1] of amplitude, offset and noise augmentation.
+    """
+
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
+    batch_size: int = 128
+    dropout: float = 0.1
+    epochs: int = 10
+    loss: str = "weighted_ce"
+    class_weight_power: float = 0.5
+    focal_gamma: float = 2.0
+    augment: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (self.lr > 0 and self.weight_decay >= 0 and self.batch_size >= 1):
+            raise ConfigError(f"bad hyperparameters: {self}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.epochs < 1:
+            raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> Hyperparams:
+        """Inverse of ``to_json``; unknown keys raise ``ConfigError``, missing keys default."""
+        return cls(**check_fields(cls, obj, "hyperparameter(s)"))
+
+
+@dataclass(frozen=True)
+class Setup:
+    """The fixed part of the recipe, shared by a tuning study and the final training.
+
+    preprocess: how records become beats (its digest is recorded in the study).
+    classes: the model's classes (N, S, V, F).
+    cv: ``"holdout"`` (one record-wise validation split) or ``"kfold"`` (``folds`` folds;
+        tuning only: final training always uses the holdout split).
+    val_fraction: share of DS1 records held out (holdout; 5 of 22 records at 0.2).
+    split_seed: seed of the record-wise split (fixed across training seeds).
+    max_majority: N beats per epoch (a fresh random subset each epoch), None for all.
+    patience: epochs without a better validation macro-F1 before stopping.
+    min_epochs, max_epochs: range of the tuned number of epochs.
+    eval_batch_size: beats per forward pass when scoring (small batches are faster on CPU).
+    """
+
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    classes: tuple[str, ...] = AAMI4
+    cv: str = "holdout"
+    folds: int = 5
+    val_fraction: float = 0.2
+    split_seed: int = 0
+    max_majority: int | None = 4000
+    patience: int = 4
+    min_epochs: int = 3
+    max_epochs: int = 10
+    eval_batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        if self.cv not in CV_MODES:
+            raise ConfigError(f"cv must be one of {', '.join(CV_MODES)}, got {self.cv!r}")
+        if self.cv == "kfold" and self.folds < 2:
+            raise ConfigError(f"k-fold needs at least 2 folds, got {self.folds}")
+        if self.max_majority is not None and self.max_majority < 1:
+            raise ConfigError(f"max_majority must be >= 1 or None, got {self.max_majority}")
+        if not 1 <= self.min_epochs <= self.max_epochs:
+            raise ConfigError(
+                f"need 1 <= min_epochs <= max_epochs, got {self.min_epochs}, {self.max_epochs}"
+            )
+        if self.patience < 1:
+            raise ConfigError(f"patience must be >= 1, got {self.patience}")
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["preprocess"] = self.preprocess.to_json()
+        out["classes"] = list(self.classes)
+        return out
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> Setup:
+        kwargs = check_fields(cls, obj, "setup key(s)")
+        if "preprocess" in kwargs:
+            kwargs["preprocess"] = PreprocessConfig.from_json(kwargs["preprocess"])
+        if "classes" in kwargs:
+            kwargs["classes"] = tuple(kwargs["classes"])
+        return cls(**kwargs)
+
+
+def model_settings(arch: Arch, setup: Setup, dropout: float) -> dict[str, Any]:
+    """The ``build_ecg_model`` settings for ``arch`` with this setup's head and window."""
+    from ecgnas.train.models import default_settings
+
+    settings = default_settings(
+        arch, n_classes=len(setup.classes), n_rr=6, input_len=setup.preprocess.window
+    )
+    if arch.space == "ecg1d":
+        settings["dropout"] = float(dropout)
+    return settings
+
+
+def model_factory(
+    arch: Arch, settings: dict[str, Any], dropout: float, seed: int
+) -> Callable[[], nn.Module]:
+    """A zero-argument builder of the model (what ``train_classifier`` takes).
+
+    The manual baseline's dropout layers are set to ``dropout`` after building (its grid
+    value is replaced), so both models are tuned over the same dropout range.
+    """
+
+    def build() -> nn.Module:
+        from torch import nn
+
+        from ecgnas.train.models import build_ecg_model
+
+        model = build_ecg_model(arch, settings, seed=seed)
+        if arch.space != "ecg1d":
+            for module in model.modules():
+                if isinstance(module, nn.Dropout):
+                    module.p = float(dropout)
+        return model
+
+    return build
+
+
+def train_config(hp: Hyperparams, setup: Setup, seed: int, device: str = "cpu") -> TrainConfig:
+    """The trainer settings of one run of the recipe."""
+    from ecgnas.train.trainer import TrainConfig
+
+    return TrainConfig(
+        epochs=hp.epochs,
+        batch_size=hp.batch_size,
+        lr=hp.lr,
+        weight_decay=hp.weight_decay,
+        loss=hp.loss,
+        class_weight_power=hp.class_weight_power,
+        focal_gamma=hp.focal_gamma,
+        max_majority_per_epoch=setup.max_majority,
+        patience=setup.patience,
+        augment=hp.augment,
+        seed=seed,
+        device=device,
+        amp=True,
+        eval_batch_size=setup.eval_batch_size,
+    )
+
+
+def load_ds1(
+    setup: Setup,
+    data_dir: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> BeatSet:
+    """All DS1 beats of ``setup.classes`` (records outside DS1 are refused by the data layer)."""
+    from ecgnas.data.dataset import load_beats
+    from ecgnas.data.splits import DS1
+
+    return load_beats(
+        DS1,
+        setup.preprocess,
+        classes=setup.classes,
+        data_dir=data_dir,
+        cache_dir=cache_dir,
+        allowed=DS1,
+    )
+
+
+def ds1_splits(beats: BeatSet, setup: Setup, *, kfold: bool | None = None) -> list[RecordSplit]:
+    """The record-wise DS1 split(s): one holdout split, or ``setup.folds`` folds."""
+    from ecgnas.data.splits import DS1, kfold_splits, validation_split
+
+    counts = beats.record_class_counts()
+    use_kfold = setup.cv == "kfold" if kfold is None else kfold
+    if use_kfold:
+        return kfold_splits(counts, DS1, k=setup.folds, seed=setup.split_seed)
+    return [validation_split(counts, DS1, val_fraction=setup.val_fraction, seed=setup.split_seed)]
+
+
+def as_arrays(beats: BeatSet) -> BeatArrays:
+    """The trainer's view of a ``BeatSet``."""
+    from ecgnas.train.trainer import BeatArrays
+
+    return BeatArrays(x=beats.x, rr=beats.rr, y=beats.y, record=beats.record)
+
+
+def with_overrides(setup: Setup, **changes: Any) -> Setup:
+    """``setup`` with the non-None ``changes`` applied."""
+    return replace(setup, **{k: v for k, v in changes.items() if v is not None})
+
+
+def arch_from_run(run_dir: str | os.PathLike[str]) -> Arch:
+    """The best arch of a search run (``<run_dir>/result.json``: ``{"best": {"arch": ...}}``).
+
+    Raises ``RunError`` when the file is missing, has no readable best arch, or the arch
+    is not in an ECG space.
+    """
+    from ecgnas.train.models import ECG_SPACES
+
+    path = Path(run_dir) / RUN_RESULT_FILE
+    if not path.is_file():
+        raise RunError(f"no {RUN_RESULT_FILE} in {run_dir} (has the search finished?)")
+    try:
+        arch = Arch.from_json(json.loads(path.read_text(encoding="utf-8"))["best"]["arch"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RunError(f"{path}: no readable best arch ({exc})") from exc
+    if arch.space not in ECG_SPACES:
+        raise RunError(f"{path}: best arch is in space {arch.space!r}, not an ECG space")
+    return arch
