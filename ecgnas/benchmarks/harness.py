@@ -26,17 +26,16 @@ import numpy as np
 
 from ecgnas.errors import ConfigError
 from ecgnas.evaluate import Evaluator
-from ecgnas.search import STRATEGY_NAMES, Budget, make_strategy, run_search
+from ecgnas.search import Budget, run_search
 from ecgnas.search.base import Evaluation
 from ecgnas.search.baselines import named_predictor
+from ecgnas.search.registry import PREDICTOR_STRATEGIES, STRATEGY_NAMES, make_strategy
 
 logger = logging.getLogger(__name__)
 
 BENCHMARKS: tuple[str, ...] = ("nb201", "nb101")
 #: NB201 datasets a search benchmark runs on (cifar10 searches on cifar10-valid validation)
 NB201_SEARCH_DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "ImageNet16-120")
-#: methods that build a predictor (torch)
-PREDICTOR_METHODS: frozenset[str] = frozenset({"dcl_enas", "npenas"})
 
 
 @dataclass(frozen=True)
@@ -243,7 +242,7 @@ def _run_chunk(
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if threads is not None and any(m in PREDICTOR_METHODS for m, _ in tasks):
+    if threads is not None and any(m in PREDICTOR_STRATEGIES for m, _ in tasks):
         import torch
 
         torch.set_num_threads(threads)
@@ -264,14 +263,14 @@ def _chunks(tasks: list[tuple[str, int]], n_chunks: int) -> list[list[tuple[str,
 def warm_up(config: BenchmarkConfig) -> None:
     """Fit each predictor-based method's predictor once in this process (on two archs), so a
     pre-trained encoder (CLP) is cached before the workers start (each would train it)."""
-    if not any(m in PREDICTOR_METHODS for m in config.methods):
+    if not any(m in PREDICTOR_STRATEGIES for m in config.methods):
         return
     evaluator, _ = load_benchmark(config)
     space = evaluator.space
     rng = np.random.default_rng(0)
     archs = [space.sample(rng), space.sample(rng)]
     for method in config.methods:
-        if method not in PREDICTOR_METHODS:
+        if method not in PREDICTOR_STRATEGIES:
             continue
         strategy = make_strategy(method, **config.method_settings.get(method, {}))
         predictor = named_predictor(
