@@ -13,8 +13,7 @@ The toy benchmark:
 ``python -m ecgnas.testing kill-run JOURNAL METHOD SEED BUDGET KILL_AFTER`` runs a toy search
 with a journal run log and SIGKILLs its own process mid-evaluation (resume tests).
 
-Light to import: numpy only; torch, optuna and the CLI are imported by the helpers that
-need them.
+Light to import: numpy only; torch and optuna are imported by the helpers that need them.
 """
 
 from __future__ import annotations
@@ -181,16 +180,6 @@ def one_torch_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def run_cli(argv: list[str]) -> int:
-    """Run ``ecgnas <argv>`` in this process (``ecgnas.cli.main``); its exit code."""
-    from ecgnas.cli import main
-
-    try:
-        return main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
-
-
 def real_data_dir(repo: Path) -> Path:
     """Where the real data is: ``$ECGNAS_DATA_DIR``, else ``shared/data`` beside the
     checkout ``repo``, else ecgnas' default data directory."""
@@ -227,7 +216,6 @@ __all__ = [
     "one_torch_thread",
     "real_data_dir",
     "ridge_factory",
-    "run_cli",
     "toy_space",
 ]
 
