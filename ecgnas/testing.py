@@ -159,7 +159,8 @@ def kill_run(
 
     run_search(
         fast_strategy(method),
-        killing_evaluator(kill_after),
+        # Evaluator.space is a settable protocol attribute, so a CellSpace one does not match
+        killing_evaluator(kill_after),  # type: ignore[arg-type]
         Budget(max_evals=budget),
         seed,
         log=OptunaRunLog(journal),

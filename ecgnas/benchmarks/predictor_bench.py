@@ -413,9 +413,9 @@ def markdown(
         lines.append(f"| `{variant}` | " + " | ".join(fits) + f" | {score:.2f} |")
     lines += ["", "## Variants", "", "| predictor | what | CLF settings |", "| --- | --- | --- |"]
     for variant in config.variants:
-        d = describe(variant)
-        clf = ", ".join(f"{k}={v}" for k, v in d["clf"].items())
-        lines.append(f"| `{variant}` | {d['summary']} | {clf} |")
+        desc = describe(variant)
+        clf = ", ".join(f"{k}={v}" for k, v in desc["clf"].items())
+        lines.append(f"| `{variant}` | {desc['summary']} | {clf} |")
     lines.append("")
     return "\n".join(lines)
 
