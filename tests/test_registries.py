@@ -97,3 +97,25 @@ def test_predictor_table_matches_the_variants() -> None:
     )
     with pytest.raises(ConfigError, match="unknown predictor 'x'; known: dcl, clf_only"):
         predictor_entry("x")
+
+
+@pytest.mark.parametrize(
+    "package", ["ecgnas.predictor", "ecgnas.benchmarks", "ecgnas.spaces", "ecgnas.cli"]
+)
+def test_package_contract_names_resolve(package: str) -> None:
+    import importlib
+
+    module = importlib.import_module(package)
+    assert module.__all__
+    for name in module.__all__:
+        assert getattr(module, name) is not None, f"{package}.{name}"
+
+
+def test_light_packages_stay_light() -> None:
+    code = (
+        "import sys, ecgnas.predictor, ecgnas.benchmarks; "
+        "print([m for m in ('torch', 'ecgnas.search', 'ecgnas.benchmarks.harness') "
+        "if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
