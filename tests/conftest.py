@@ -2,29 +2,32 @@
 
 When ``ECGNAS_REQUIRE_DATA=1`` (set by ``.ci/run``) a missing data directory fails the test
 instead of skipping it, so CI cannot go green without having run them.
+
+The helpers behind these fixtures, and the toy benchmark, are in ``ecgnas.testing``.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from ecgnas.testing import real_data_dir as _real_data_dir
+
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _real_data_dir() -> Path:
-    """``$ECGNAS_DATA_DIR``, else ``../shared/data`` beside the repo, else ecgnas' default."""
-    env = os.environ.get("ECGNAS_DATA_DIR")
-    if env:
-        return Path(env)
-    shared = REPO.parent / "shared" / "data"
-    if shared.exists():
-        return shared
-    from ecgnas.paths import data_dir
-
-    return data_dir()
+@pytest.fixture(autouse=True, scope="session")
+def _children_import_this_checkout() -> Iterator[None]:
+    """Python processes the tests start (the CLI, workers, a run that kills itself) import
+    the ``ecgnas`` under test, this checkout, even where another checkout is installed."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(
+            "PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+        )
+        yield
 
 
 def _need(path: Path) -> Path:
@@ -39,7 +42,7 @@ def _need(path: Path) -> Path:
 @pytest.fixture(scope="session")
 def real_data_dir() -> Path:
     """The real data directory (``mitdb/``, ``nasbench/``)."""
-    return _need(_real_data_dir())
+    return _need(_real_data_dir(REPO))
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +60,12 @@ def shared_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cache directory kept for the session: ``$ECGNAS_CACHE_DIR`` or a fresh temp dir."""
     env = os.environ.get("ECGNAS_CACHE_DIR")
     return Path(env) if env else tmp_path_factory.mktemp("ecgnas-cache")
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """torch on one thread for the test (``ecgnas.testing.one_torch_thread``)."""
+    from ecgnas.testing import one_torch_thread
+
+    with one_torch_thread():
+        yield

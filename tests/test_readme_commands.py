@@ -225,6 +225,8 @@ def _env(data: Path, tmp: Path) -> dict[str, str]:
     env.setdefault("ECGNAS_CACHE_DIR", str(tmp / "cache"))
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["MPLBACKEND"] = "Agg"
+    # the commands import this checkout's ecgnas, whichever checkout is installed
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return env
 
 

@@ -26,17 +26,16 @@ import numpy as np
 
 from ecgnas.errors import ConfigError
 from ecgnas.evaluate import Evaluator
-from ecgnas.search import STRATEGY_NAMES, Budget, make_strategy, run_search
+from ecgnas.search import Budget, run_search
 from ecgnas.search.base import Evaluation
 from ecgnas.search.baselines import named_predictor
+from ecgnas.search.registry import PREDICTOR_STRATEGIES, STRATEGY_NAMES, make_strategy
 
 logger = logging.getLogger(__name__)
 
 BENCHMARKS: tuple[str, ...] = ("nb201", "nb101")
 #: NB201 datasets a search benchmark runs on (cifar10 searches on cifar10-valid validation)
 NB201_SEARCH_DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "ImageNet16-120")
-#: methods that build a predictor (torch)
-PREDICTOR_METHODS: frozenset[str] = frozenset({"dcl_enas", "npenas"})
 
 
 @dataclass(frozen=True)
@@ -161,7 +160,8 @@ def load_benchmark(config: BenchmarkConfig) -> tuple[Evaluator, Reference]:
         tests = table.values(config.dataset, "test")
         ties = [float(t) for sig, t in zip(signals, tests) if sig >= best.signal]
         ties.remove(best.test_acc)
-        return evaluator, Reference(
+        # Evaluator.space is a settable protocol attribute: an NB201Space one does not match
+        return evaluator, Reference(  # type: ignore[return-value]
             canonical=evaluator.space.canonical(best.arch),
             signal=best.signal,
             test_acc=best.test_acc,
@@ -175,7 +175,11 @@ def load_benchmark(config: BenchmarkConfig) -> tuple[Evaluator, Reference]:
         )
     from ecgnas.benchmarks.nb101_table import NB101Evaluator, NB101Table
 
-    table101 = NB101Table.load(config.data_dir, config.cache_dir, source=config.nb101_source)  # type: ignore[arg-type]
+    table101 = NB101Table.load(
+        config.data_dir,
+        config.cache_dir,
+        source=config.nb101_source,  # type: ignore[arg-type]  # a str; load() checks the value
+    )
     evaluator101 = NB101Evaluator(table101)
     signal = (
         np.nanmean(table101.val_acc, axis=1)
@@ -185,7 +189,7 @@ def load_benchmark(config: BenchmarkConfig) -> tuple[Evaluator, Reference]:
     test = np.nanmean(table101.test_acc, axis=1)
     row = int(np.nanargmax(signal))
     tied = np.flatnonzero(signal >= signal[row])
-    return evaluator101, Reference(
+    return evaluator101, Reference(  # type: ignore[return-value]  # as above (NB101Space)
         canonical=table101.hashes[row].decode("ascii"),
         signal=100.0 * float(signal[row]),
         test_acc=100.0 * float(test[row]),
@@ -243,7 +247,7 @@ def _run_chunk(
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if threads is not None and any(m in PREDICTOR_METHODS for m, _ in tasks):
+    if threads is not None and any(m in PREDICTOR_STRATEGIES for m, _ in tasks):
         import torch
 
         torch.set_num_threads(threads)
@@ -264,14 +268,14 @@ def _chunks(tasks: list[tuple[str, int]], n_chunks: int) -> list[list[tuple[str,
 def warm_up(config: BenchmarkConfig) -> None:
     """Fit each predictor-based method's predictor once in this process (on two archs), so a
     pre-trained encoder (CLP) is cached before the workers start (each would train it)."""
-    if not any(m in PREDICTOR_METHODS for m in config.methods):
+    if not any(m in PREDICTOR_STRATEGIES for m in config.methods):
         return
     evaluator, _ = load_benchmark(config)
     space = evaluator.space
     rng = np.random.default_rng(0)
     archs = [space.sample(rng), space.sample(rng)]
     for method in config.methods:
-        if method not in PREDICTOR_METHODS:
+        if method not in PREDICTOR_STRATEGIES:
             continue
         strategy = make_strategy(method, **config.method_settings.get(method, {}))
         predictor = named_predictor(

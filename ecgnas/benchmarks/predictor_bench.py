@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ecgnas.errors import ConfigError
-from ecgnas.predictor.variants import PREDICTOR_NAMES, VARIANTS
+from ecgnas.predictor.registry import PREDICTOR_NAMES, predictor_entry
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class PredictorBenchConfig:
             raise ConfigError("--seeds must be at least 1")
         if not self.variants:
             raise ConfigError("--variants needs at least one predictor")
-        bad = [v for v in self.variants if v not in VARIANTS]
+        bad = [v for v in self.variants if v not in PREDICTOR_NAMES]
         if bad:
             raise ConfigError(f"unknown predictor(s) {bad}; known: {', '.join(PREDICTOR_NAMES)}")
         if self.jobs < 1:
@@ -158,7 +158,7 @@ def run_task(ctx: _Context, variant: str, seed: int) -> list[BenchRecord]:
     n = len(ctx.archs)
     out: list[BenchRecord] = []
     settings: dict[str, Any] = dict(config.predictor_settings.get(variant, {}))
-    if VARIANTS[variant].pretrained:
+    if predictor_entry(variant).pretrained:
         settings["pretrained"] = ctx.pretrained
     for n_labels, lab in labelled_sets(n, config.labels, seed).items():
         rest = np.setdiff1d(np.arange(n), lab)
@@ -194,7 +194,7 @@ def _worker_task(variant: str, seed: int) -> list[BenchRecord]:
 
 def get_pretrained(config: PredictorBenchConfig) -> Any | None:
     """The CLP encoder the pre-trained variants share (``None`` if none is benchmarked)."""
-    if not any(VARIANTS[v].pretrained for v in config.variants):
+    if not any(predictor_entry(v).pretrained for v in config.variants):
         return None
     from ecgnas.predictor.store import EncoderStore
     from ecgnas.predictor.variants import default_clp
@@ -413,9 +413,9 @@ def markdown(
         lines.append(f"| `{variant}` | " + " | ".join(fits) + f" | {score:.2f} |")
     lines += ["", "## Variants", "", "| predictor | what | CLF settings |", "| --- | --- | --- |"]
     for variant in config.variants:
-        d = describe(variant)
-        clf = ", ".join(f"{k}={v}" for k, v in d["clf"].items())
-        lines.append(f"| `{variant}` | {d['summary']} | {clf} |")
+        desc = describe(variant)
+        clf = ", ".join(f"{k}={v}" for k, v in desc["clf"].items())
+        lines.append(f"| `{variant}` | {desc['summary']} | {clf} |")
     lines.append("")
     return "\n".join(lines)
 

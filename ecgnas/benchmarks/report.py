@@ -27,19 +27,15 @@ import numpy as np
 
 from ecgnas.benchmarks.harness import BenchmarkConfig, Reference, RunRecord
 from ecgnas.io import atomic_path, atomic_write_json, atomic_write_text
+from ecgnas.search.registry import STRATEGY_NAMES, strategy_entry
 
-METHOD = "dcl_enas"
-METHOD_LABELS = {
-    "dcl_enas": "DCL-ENAS",
-    "random": "Random search",
-    "rea": "REA",
-    "npenas": "NPENAS",
-    "bananas": "BANANAS",
-}
+#: the method the paired tests compare every baseline with
+METHOD = STRATEGY_NAMES[0]
 
 
 def _label(method: str) -> str:
-    return METHOD_LABELS.get(method, method)
+    """The strategy's name in reports (``DCL-ENAS``); unknown names as they are."""
+    return strategy_entry(method).label if method in STRATEGY_NAMES else method
 
 
 def _t95(n: int) -> float:
@@ -217,6 +213,16 @@ def markdown(
     meta: dict[str, Any],
 ) -> str:
     """The markdown report."""
+    return "\n".join(
+        _md_header(config, reference, meta)
+        + _md_final_table(summary)
+        + _md_paired_tests(config, reference, summary)
+        + _md_curves(config, summary, meta)
+    )
+
+
+def _md_header(config: BenchmarkConfig, reference: Reference, meta: dict[str, Any]) -> list[str]:
+    """Title, run facts and the reference arch."""
     name = "NAS-Bench-201" if config.benchmark == "nb201" else "NAS-Bench-101"
     title = f"{name} {config.dataset}" if config.benchmark == "nb201" else name
     lines = [
@@ -250,6 +256,12 @@ def markdown(
             "on the seed-0 TEST accuracy** and the numbers below are that same test accuracy. "
             "They compare search methods; they are not held-out results.",
         ]
+    return lines
+
+
+def _md_final_table(summary: dict[str, Any]) -> list[str]:
+    """The final-test-accuracy table, one row per method."""
+    lines: list[str] = []
     lines += [
         "",
         "## Final test accuracy of the found arch",
@@ -269,6 +281,14 @@ def markdown(
             f"{s['wall_seconds_mean']:.1f}, {s['wall_seconds_max']:.1f} | "
             f"{s['strategy_seconds_mean']:.1f} |"
         )
+    return lines
+
+
+def _md_paired_tests(
+    config: BenchmarkConfig, reference: Reference, summary: dict[str, Any]
+) -> list[str]:
+    """The paired tests of the method against each baseline (test accuracy, then signal)."""
+    lines: list[str] = []
     if summary["paired_tests"]:
         lines += [
             "",
@@ -305,6 +325,12 @@ def markdown(
                 f"| {_label(m)} | {t['n_pairs']} | {t['wins']} / {t['ties']} / {t['losses']} | "
                 f"{t['mean_difference']:+.3f} | {_p(t['p_value'])} |"
             )
+    return lines
+
+
+def _md_curves(config: BenchmarkConfig, summary: dict[str, Any], meta: dict[str, Any]) -> list[str]:
+    """Best-so-far checkpoints, the figure and the method settings."""
+    lines: list[str] = []
     checkpoints = [k for k in (10, 20, 30, 50, 75, 100, 150, 200, 300) if k <= config.budget]
     if config.budget not in checkpoints:
         checkpoints.append(config.budget)
@@ -333,7 +359,7 @@ def markdown(
         + "; ".join(f"{_label(m)} {meta['method_settings'].get(m, {})}" for m in config.methods),
         "",
     ]
-    return "\n".join(lines)
+    return lines
 
 
 def plot(
@@ -387,7 +413,7 @@ def write_report(
     wall_seconds: float,
 ) -> dict[str, Path]:
     """Write ``<stem>.json`` (all runs and the summary), ``<stem>.md`` and ``<stem>.png``."""
-    from ecgnas.search import make_strategy
+    from ecgnas.search.registry import make_strategy
 
     out = Path(out_dir)
     stem = report_stem(config)

@@ -61,5 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+__all__ = ["app", "main"]
+
 if __name__ == "__main__":
     sys.exit(main())

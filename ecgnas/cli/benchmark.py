@@ -12,8 +12,9 @@ import time
 
 import typer
 
-from ecgnas.cli._common import cache_dir_option, data_dir_option
+from ecgnas.cli._common import any_of, cache_dir_option, data_dir_option, quiet_logging
 from ecgnas.errors import ConfigError
+from ecgnas.predictor.registry import PREDICTOR_NAMES
 
 app = typer.Typer(help="Benchmarks that write reports (markdown, JSON, PNG).", no_args_is_help=True)
 
@@ -44,14 +45,16 @@ def predictor(
     seeds: int = typer.Option(20, "--seeds", help="Number of seeds (0..seeds-1)."),
     first_seed: int = typer.Option(0, "--first-seed", help="First seed."),
     variants: str = typer.Option(
-        "", "--variants", help="Predictors, comma-separated (default: all)."
+        "",
+        "--variants",
+        help=f"Predictors, comma-separated (default: all), {any_of(PREDICTOR_NAMES)}.",
     ),
     jobs: int = typer.Option(1, "--jobs", help="Worker processes."),
     clp_seed: int = typer.Option(0, "--clp-seed", help="Seed of the shared CLP encoder."),
     out: str = typer.Option("reports", "--out", help="Report folder."),
     data_dir: str | None = data_dir_option(),
     cache_dir: str | None = cache_dir_option(),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress lines."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress lines, no INFO log messages."),
 ) -> None:
     """Rank all NB201 cells from 20..200 labels with every predictor; write a report."""
     from ecgnas.benchmarks.predictor_bench import (
@@ -60,10 +63,10 @@ def predictor(
         summarize,
         write_report,
     )
-    from ecgnas.predictor.variants import PREDICTOR_NAMES
 
     if seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {seeds}")
+    quiet_logging(quiet)
     config = PredictorBenchConfig(
         benchmark=benchmark,
         dataset=dataset,

@@ -13,11 +13,13 @@ from typing import Any
 
 import typer
 
-from ecgnas.cli._common import cache_dir_option, data_dir_option
+from ecgnas.cli._common import any_of, cache_dir_option, data_dir_option, quiet_logging
 from ecgnas.errors import ConfigError
+from ecgnas.search.registry import BENCHMARK_DEFAULT_STRATEGIES, STRATEGY_NAMES
 
-DEFAULT_METHODS = "dcl_enas,random,rea,npenas"
-NB201_DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
+DEFAULT_METHODS = ",".join(BENCHMARK_DEFAULT_STRATEGIES)
+METHODS_HELP = f"Search methods, comma-separated, {any_of(STRATEGY_NAMES)}."
+NB201_DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "ImageNet16-120")
 
 
 def _methods(text: str) -> tuple[str, ...]:
@@ -73,6 +75,7 @@ def _run(config: object, out: str, quiet: bool) -> None:
     from ecgnas.benchmarks.report import summarize, write_report
 
     assert isinstance(config, BenchmarkConfig)
+    quiet_logging(quiet)
     _, reference = load_benchmark(config)  # fails fast on a missing table
 
     def progress(done: int, total: int, elapsed: float) -> None:
@@ -126,10 +129,12 @@ def register(app: typer.Typer) -> None:
         budget: int = typer.Option(100, "--budget", help="Evaluations per run."),
         seeds: int = typer.Option(100, "--seeds", help="Number of paired seeds."),
         first_seed: int = typer.Option(0, "--first-seed", help="The first seed."),
-        methods: str = typer.Option(DEFAULT_METHODS, "--methods", help="Comma-separated."),
+        methods: str = typer.Option(DEFAULT_METHODS, "--methods", help=METHODS_HELP),
         jobs: int = typer.Option(1, "--jobs", help="Worker processes."),
         out: str = typer.Option("reports", "--out", help="Output directory."),
-        quiet: bool = typer.Option(False, "--quiet", help="No progress lines."),
+        quiet: bool = typer.Option(
+            False, "--quiet", help="No progress lines, no INFO log messages."
+        ),
         data_dir: str | None = data_dir_option(),
         cache_dir: str | None = cache_dir_option(),
     ) -> None:
@@ -153,7 +158,7 @@ def register(app: typer.Typer) -> None:
         budget: int = typer.Option(150, "--budget", help="Evaluations per run."),
         seeds: int = typer.Option(100, "--seeds", help="Number of paired seeds."),
         first_seed: int = typer.Option(0, "--first-seed", help="The first seed."),
-        methods: str = typer.Option(DEFAULT_METHODS, "--methods", help="Comma-separated."),
+        methods: str = typer.Option(DEFAULT_METHODS, "--methods", help=METHODS_HELP),
         jobs: int = typer.Option(1, "--jobs", help="Worker processes."),
         source: str = typer.Option(
             "auto",
@@ -161,7 +166,9 @@ def register(app: typer.Typer) -> None:
             help="auto (the official tfrecord if present, else nb101.npz), npz or tfrecord.",
         ),
         out: str = typer.Option("reports", "--out", help="Output directory."),
-        quiet: bool = typer.Option(False, "--quiet", help="No progress lines."),
+        quiet: bool = typer.Option(
+            False, "--quiet", help="No progress lines, no INFO log messages."
+        ),
         data_dir: str | None = data_dir_option(),
         cache_dir: str | None = cache_dir_option(),
     ) -> None:

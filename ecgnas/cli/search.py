@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from ecgnas.cli._common import CACHE_DIR_HELP, DATA_DIR_HELP
+from ecgnas.cli._common import CACHE_DIR_HELP, DATA_DIR_HELP, one_of
 from ecgnas.errors import ConfigError
+from ecgnas.search.registry import STRATEGY_NAMES
+from ecgnas.spaces.registry import ECG_SPACE_NAMES
 
 
 def set_threads(threads: int | None) -> None:
@@ -35,9 +38,11 @@ def search(
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     seed: int = typer.Option(0, "--seed", help="Run seed (strategy and initial sample)."),
     space: str = typer.Option(
-        "ecg1d", "--space", help="ecg1d (the NAS space) or manual (the baseline's grid)."
+        ECG_SPACE_NAMES[0], "--space", help=f"ECG search space, {one_of(ECG_SPACE_NAMES)}."
     ),
-    method: str = typer.Option("dcl_enas", "--method", help="dcl_enas, random, rea or npenas."),
+    method: str = typer.Option(
+        STRATEGY_NAMES[0], "--method", help=f"Search method, {one_of(STRATEGY_NAMES)}."
+    ),
     epochs: int = typer.Option(4, "--epochs", help="Proxy training: maximum epochs per candidate."),
     max_majority: int = typer.Option(
         4000, "--max-majority", help="Proxy training: N beats per epoch (0 = all)."
@@ -58,9 +63,7 @@ def search(
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_DIR_HELP),
 ) -> None:
     """Search an ECG classifier on MIT-BIH DS1 (train on DS1-train records, score DS1-val)."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from ecgnas.search.ecg import ECGSearchSettings, default_run_dir, run_ecg_search
+    from ecgnas.search.ecg import ECGSearchSettings, default_run_dir
     from ecgnas.train.ecg_evaluator import ProxySettings
 
     if dataset != "mitbih":
@@ -83,6 +86,42 @@ def search(
         gpu_days=gpu_days, max_evals=max_evals, space=space, method=method, seed=seed, proxy=proxy
     )
     run_dir = run_dir or default_run_dir(settings)
+    result = _run_with_progress(
+        settings,
+        run_dir,
+        resume=resume,
+        data_dir=data_dir,
+        cache_dir=cache_dir,
+        workers=workers,
+        storage=storage,
+    )
+    best = result.best()
+    typer.echo(f"evaluations: {len(result.evaluations)} ({result.stop_reason})")
+    typer.echo(f"best arch: {best.arch.key()}  DS1-val macro-F1 {best.score:.4f}")
+    typer.echo(
+        "per-class DS1-val F1: "
+        + ", ".join(
+            f"{c} {float(best.metrics.get(f'val_f1_{c}', float('nan'))):.3f}" for c in "NSVF"
+        )
+    )
+    typer.echo(f"report: {run_dir / 'report.md'}  result: {run_dir / 'result.json'}")
+
+
+def _run_with_progress(
+    settings: Any,
+    run_dir: Path,
+    *,
+    resume: bool,
+    data_dir: Path | None,
+    cache_dir: Path | None,
+    workers: int,
+    storage: str | None,
+) -> Any:
+    """``run_ecg_search`` under a progress bar of the device-day budget."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ecgnas.search.ecg import run_ecg_search
+
     budget_s = settings.budget().max_seconds or 1.0
     typer.echo(f"run directory: {run_dir}", err=True)
     if storage is not None:
@@ -118,16 +157,7 @@ def search(
             workers=workers,
             storage=storage,
         )
-    best = result.best()
-    typer.echo(f"evaluations: {len(result.evaluations)} ({result.stop_reason})")
-    typer.echo(f"best arch: {best.arch.key()}  DS1-val macro-F1 {best.score:.4f}")
-    typer.echo(
-        "per-class DS1-val F1: "
-        + ", ".join(
-            f"{c} {float(best.metrics.get(f'val_f1_{c}', float('nan'))):.3f}" for c in "NSVF"
-        )
-    )
-    typer.echo(f"report: {run_dir / 'report.md'}  result: {run_dir / 'result.json'}")
+    return result
 
 
 def register(app: typer.Typer) -> None:

@@ -15,14 +15,15 @@ from typing import Any
 
 import typer
 
-from ecgnas.cli._common import data_dir_option
+from ecgnas.cli._common import data_dir_option, one_of
+from ecgnas.spaces.registry import SPACE_NAMES
 
 app = typer.Typer(help="Inspect search spaces.", no_args_is_help=True)
 
 
 @app.command("info")
 def info(
-    name: str = typer.Argument(..., help="Space name: nb201, nb101, ecg1d or manual."),
+    name: str = typer.Argument(..., help=f"Space name, {one_of(SPACE_NAMES)}."),
     seed: int = typer.Option(0, "--seed", help="Seed of the example arch."),
     data_dir: Path | None = data_dir_option(),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead."),

@@ -163,7 +163,8 @@ class GINEncoder(nn.Module):
             if readout != "mean":
                 parts.append(total)
             parts.append(h[rows, t.out_index])
-        return self.readout(torch.cat(parts, dim=1))
+        out: torch.Tensor = self.readout(torch.cat(parts, dim=1))
+        return out
 
 
 class PathEncoder(nn.Module):
@@ -178,7 +179,8 @@ class PathEncoder(nn.Module):
         )
 
     def forward(self, path: torch.Tensor) -> torch.Tensor:
-        return self.net(path)
+        out: torch.Tensor = self.net(path)
+        return out
 
 
 def projection_head(in_dim: int, out_dim: int) -> nn.Module:

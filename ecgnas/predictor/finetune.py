@@ -65,7 +65,8 @@ class FeatureMLP(nn.Module):
         )
 
     def forward(self, t: FeatureTensors) -> torch.Tensor:
-        return self.net(t.features)
+        out: torch.Tensor = self.net(t.features)
+        return out
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ def fit_scorer(
                 emb = fixed_emb if frozen else enc(inputs)
                 loss = _loss(settings, head(emb).squeeze(-1), y)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]  # torch leaves it unannotated
                 opt.step()
                 sched.step()
             encoders.append(enc)

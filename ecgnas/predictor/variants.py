@@ -39,6 +39,7 @@ import numpy as np
 from ecgnas.errors import ConfigError
 from ecgnas.predictor.finetune import CLFSettings, FittedScorer
 from ecgnas.predictor.pretrain import CLPSettings, Pretrained
+from ecgnas.predictor.registry import PREDICTOR_NAMES, predictor_entry
 from ecgnas.spaces.base import Arch, SearchSpace
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 DEFAULT_CLP = CLPSettings()
 #: per-space changes to ``DEFAULT_CLP``: a pool of the whole ECG space (117,649 cells) or of
 #: 50,000 NB101 cells, with fewer epochs, so that every space gets 2-4 thousand CLP steps
-CLP_BY_SPACE: dict[str, dict[str, int]] = {
+CLP_BY_SPACE: dict[str, dict[str, Any]] = {
     "ecg1d": {"pool_size": 120_000, "epochs": 8},
     "nb101": {"pool_size": 50_000, "epochs": 10, "n_mutants": 4},
 }
@@ -72,58 +73,13 @@ class Variant:
     summary: str
 
 
-#: the settings every variant fits with, by name (see the module docstring)
-VARIANTS: dict[str, Variant] = {
-    "dcl": Variant(
-        "gin",
-        True,
-        CLFSettings(loss="rank", steps=300, lr=3e-3, encoder_lr_scale=0.0, members=1),
-        "CLP-pre-trained GIN, ranking head (CLF)",
-    ),
-    "clf_only": Variant(
-        "gin",
-        False,
-        CLFSettings(loss="rank", steps=300, lr=1e-3, encoder_lr_scale=1.0),
-        "GIN from scratch, ranking loss (CLF without CLP)",
-    ),
-    "clp_mse": Variant(
-        "gin",
-        True,
-        CLFSettings(loss="mse", steps=300, lr=1e-3, encoder_lr_scale=1.0),
-        "CLP-pre-trained GIN, MSE fine-tuning",
-    ),
-    "gin_mse": Variant(
-        "gin",
-        False,
-        CLFSettings(loss="mse", steps=300, lr=1e-3, encoder_lr_scale=1.0),
-        "GIN from scratch, MSE regression (NPENAS predictor)",
-    ),
-    "path_mlp": Variant(
-        "path",
-        False,
-        CLFSettings(loss="mse", steps=300, lr=1e-3, encoder_lr_scale=1.0),
-        "MLP on the path encoding, MSE (BANANAS-style)",
-    ),
-    "path_mlp_rank": Variant(
-        "path",
-        False,
-        CLFSettings(loss="rank", steps=300, lr=1e-3, encoder_lr_scale=1.0),
-        "MLP on the path encoding, ranking loss",
-    ),
-    "onehot_mlp_rank": Variant(
-        "onehot",
-        False,
-        CLFSettings(loss="rank", steps=300, lr=1e-3, encoder_lr_scale=1.0),
-        "MLP on one-hot ops, ranking loss (anchor)",
-    ),
-    "onehot_mlp_mse": Variant(
-        "onehot",
-        False,
-        CLFSettings(loss="mse", steps=300, lr=1e-3, encoder_lr_scale=1.0),
-        "MLP on one-hot ops, MSE (anchor)",
-    ),
-}
-PREDICTOR_NAMES: tuple[str, ...] = tuple(VARIANTS)
+def _variant(name: str) -> Variant:
+    entry = predictor_entry(name)
+    return Variant(entry.encoder, entry.pretrained, CLFSettings(**entry.clf), entry.summary)
+
+
+#: the settings every variant fits with, by name (the table is ``ecgnas.predictor.registry``)
+VARIANTS: dict[str, Variant] = {name: _variant(name) for name in PREDICTOR_NAMES}
 
 _SETTING_NAMES = ("clf", "clp", "clp_seed", "cache_dir", "pretrained")
 

@@ -29,10 +29,8 @@ from ecgnas.search.baselines import (
 from ecgnas.search.budget import Budget
 from ecgnas.search.dcl_enas import DCLENAS, DCLENASSettings
 from ecgnas.search.driver import RunResult, run_search
+from ecgnas.search.registry import STRATEGY_NAMES
 from ecgnas.search.runlog import OptunaRunLog
-
-#: the strategy names ``make_strategy`` knows, the method first
-STRATEGY_NAMES: tuple[str, ...] = ("dcl_enas", "random", "rea", "npenas", "bananas")
 
 
 def make_strategy(

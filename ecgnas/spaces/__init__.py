@@ -5,7 +5,7 @@
 * ``ecg1d`` -- the ECG 1-D cell space (``ECG1DSpace``), 117,649 cells; build a network with
   ``ecgnas.spaces.ecg1d_model.build_model`` (that module imports torch; this package does not).
 
-Use ``get_space(name)`` to get a space by name.
+Use ``get_space(name)`` to get a space by name (``ecgnas.spaces.registry`` is the table).
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from ecgnas.spaces.base import Arch, ArchGraph, SearchSpace
 from ecgnas.spaces.cell import CellSpace
 from ecgnas.spaces.ecg1d import ECG1D_OPS, ECG1DSpace
 from ecgnas.spaces.nb201 import NB201_OPS, NB201Space
-from ecgnas.spaces.registry import SPACE_NAMES, get_space
+from ecgnas.spaces.registry import ECG_SPACE_NAMES, SPACE_NAMES, SpaceEntry, get_space, space_entry
 
 __all__ = [
     "ECG1D_OPS",
+    "ECG_SPACE_NAMES",
     "NB201_OPS",
     "SPACE_NAMES",
     "Arch",
@@ -26,5 +27,7 @@ __all__ = [
     "ECG1DSpace",
     "NB201Space",
     "SearchSpace",
+    "SpaceEntry",
     "get_space",
+    "space_entry",
 ]

@@ -106,7 +106,7 @@ class CellSpace:
         return k + k**2 + k**3
 
     def size(self) -> int:
-        return self.n_ops**N_EDGES
+        return int(self.n_ops**N_EDGES)
 
     # --- construction and validity --------------------------------------------------------
     def make(self, ops: Sequence[int]) -> Arch:

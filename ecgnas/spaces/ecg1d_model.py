@@ -220,7 +220,8 @@ class ResBlock(nn.Module):
         self.shortcut = nn.Sequential(nn.AvgPool1d(2, 2), nn.Conv1d(c_in, c_out, 1, bias=False))
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.conv_b(self.conv_a(x)) + self.shortcut(x)
+        out: Tensor = self.conv_b(self.conv_a(x)) + self.shortcut(x)
+        return out
 
 
 class ECGCellNet(nn.Module):
@@ -258,7 +259,8 @@ class ECGCellNet(nn.Module):
     def forward(self, beats: Tensor, rr: Tensor) -> Tensor:
         x = self.last_act(self.cells(self.stem(beats)))
         features = torch.cat([x.mean(dim=-1), self.rr_branch(rr)], dim=1)
-        return self.classifier(self.dropout(features))
+        logits: Tensor = self.classifier(self.dropout(features))
+        return logits
 
 
 def make_op(spec: OpSpec, channels: int) -> nn.Module:

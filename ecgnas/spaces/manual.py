@@ -148,14 +148,15 @@ class ManualSpace:
         if not self.is_valid(arch):
             raise ConfigError(f"not a manual-baseline configuration: {arch.to_json()}")
         v = {dim: choices[i] for (dim, choices), i in zip(DIMENSIONS, arch.ops)}
-        factor = int(v["filters"])  # type: ignore[call-overload]
-        scale = int(v["kernel_scale"])  # type: ignore[call-overload]
+        # the values are typed ``object``: DIMENSIONS mixes int, float and tuple choices
+        factor = int(v["filters"])  # type: ignore[call-overload]  # an int choice
+        scale = int(v["kernel_scale"])  # type: ignore[call-overload]  # an int choice
         kernels = tuple(k * scale + (1 - (k * scale) % 2) for k in (3, 4, 4))
         return ManualHyper(
             filters=(5 * factor, 10 * factor, 20 * factor),
-            kernels=kernels,  # type: ignore[arg-type]
-            dense=v["dense"],  # type: ignore[arg-type]
-            dropout=float(v["dropout"]),  # type: ignore[arg-type]
+            kernels=kernels,
+            dense=v["dense"],  # type: ignore[arg-type]  # a tuple choice
+            dropout=float(v["dropout"]),  # type: ignore[arg-type]  # a float choice
             batchnorm=bool(v["batchnorm"]),
             activation=str(v["activation"]),
         )
@@ -201,7 +202,8 @@ def build_manual_model(
         def forward(self, beats: torch.Tensor, rr: torch.Tensor) -> torch.Tensor:
             h = self.features(beats)
             pooled = torch.cat([h.amax(dim=2), h.mean(dim=2)], dim=1)
-            return self.head(torch.cat([pooled, self.rr_norm(rr)], dim=1))
+            logits: torch.Tensor = self.head(torch.cat([pooled, self.rr_norm(rr)], dim=1))
+            return logits
 
     if seed is None:
         return AcharyaCNN()

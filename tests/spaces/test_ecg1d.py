@@ -22,6 +22,7 @@ from ecgnas.spaces.ecg1d_model import (
     count_params,
     make_cell,
 )
+from ecgnas.testing import one_torch_thread
 
 SPACE = ECG1DSpace()
 OP = {name: i for i, name in enumerate(ECG1D_OPS)}
@@ -33,10 +34,8 @@ TINY = ECGModelConfig(width=4, input_len=64, rr_hidden=8, dropout=0.0)
 def _one_torch_thread() -> Iterator[None]:
     """Tiny convolutions run far faster on one thread, above all on a busy shared machine
     (two threads took 45 s instead of 1.3 s for the 200-arch test on a loaded 2-core box)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with one_torch_thread():
+        yield
 
 
 def arch(*ops: int) -> Arch:

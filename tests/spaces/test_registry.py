@@ -45,3 +45,15 @@ def test_importing_spaces_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_ecg_spaces_and_entries() -> None:
+    from ecgnas.spaces.registry import ECG_SPACE_NAMES, space_entry
+
+    assert ECG_SPACE_NAMES == ("ecg1d", "manual")
+    for name in SPACE_NAMES:
+        entry = space_entry(name)
+        assert entry.ecg == (name in ECG_SPACE_NAMES)
+        assert get_space(name).name == name
+    with pytest.raises(ConfigError, match="unknown search space 'x'"):
+        space_entry("x")

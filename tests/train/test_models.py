@@ -21,8 +21,7 @@ def test_parse_arch_forms() -> None:
 
 
 @pytest.mark.parametrize("text", ["ecg1d:3,1,0,2,4,1", "manual"])
-def test_build_is_seeded_and_runs(text: str) -> None:
-    torch.set_num_threads(1)
+def test_build_is_seeded_and_runs(text: str, one_torch_thread: None) -> None:
     arch = parse_arch(text)
     settings = default_settings(arch, n_classes=4)
     m1 = build_ecg_model(arch, settings, seed=7)
