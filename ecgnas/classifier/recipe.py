@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from ecgnas.data.inputs import InputConfig
 from ecgnas.data.preprocess import PreprocessConfig
 from ecgnas.errors import ConfigError, RunError, check_fields
 from ecgnas.spaces.base import Arch
@@ -87,6 +88,8 @@ class Setup:
     """The fixed part of the recipe, shared by a tuning study and the final training.
 
     preprocess: how records become beats (its digest is recorded in the study).
+    inputs: what the model sees of each beat (``ecgnas.data.inputs.InputConfig``: RR feature
+        set, morphology, derivative and context channels, polarity).
     classes: the model's classes (N, S, V, F).
     cv: ``"holdout"`` (one record-wise validation split) or ``"kfold"`` (``folds`` folds;
         tuning only: final training always uses the holdout split).
@@ -99,6 +102,7 @@ class Setup:
     """
 
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    inputs: InputConfig = field(default_factory=InputConfig)
     classes: tuple[str, ...] = AAMI4
     cv: str = "holdout"
     folds: int = 5
@@ -127,6 +131,7 @@ class Setup:
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["preprocess"] = self.preprocess.to_json()
+        out["inputs"] = self.inputs.to_json()
         out["classes"] = list(self.classes)
         return out
 
@@ -135,6 +140,8 @@ class Setup:
         kwargs = check_fields(cls, obj, "setup key(s)")
         if "preprocess" in kwargs:
             kwargs["preprocess"] = PreprocessConfig.from_json(kwargs["preprocess"])
+        if "inputs" in kwargs:
+            kwargs["inputs"] = InputConfig.from_json(kwargs["inputs"])
         if "classes" in kwargs:
             kwargs["classes"] = tuple(kwargs["classes"])
         return cls(**kwargs)
@@ -145,7 +152,11 @@ def model_settings(arch: Arch, setup: Setup, dropout: float) -> dict[str, Any]:
     from ecgnas.train.models import default_settings
 
     settings = default_settings(
-        arch, n_classes=len(setup.classes), n_rr=6, input_len=setup.preprocess.window
+        arch,
+        n_classes=len(setup.classes),
+        n_rr=setup.inputs.n_rr,
+        input_len=setup.preprocess.window,
+        in_channels=setup.inputs.n_channels,
     )
     if arch.space == "ecg1d":
         settings["dropout"] = float(dropout)
@@ -228,11 +239,24 @@ def ds1_splits(beats: BeatSet, setup: Setup, *, kfold: bool | None = None) -> li
     return [validation_split(counts, DS1, val_fraction=setup.val_fraction, seed=setup.split_seed)]
 
 
-def as_arrays(beats: BeatSet) -> BeatArrays:
-    """The trainer's view of a ``BeatSet``."""
+def as_arrays(beats: BeatSet, inputs: InputConfig | None = None) -> BeatArrays:
+    """The trainer's view of a ``BeatSet``: the model inputs of ``inputs`` (default
+    ``InputConfig()``: the window and the six RR columns as prepared)."""
+    from ecgnas.data.inputs import build_inputs
     from ecgnas.train.trainer import BeatArrays
 
-    return BeatArrays(x=beats.x, rr=beats.rr, y=beats.y, record=beats.record)
+    inputs = inputs or InputConfig()
+    if inputs == InputConfig():
+        return BeatArrays(x=beats.x, rr=beats.rr, y=beats.y, record=beats.record)
+    x, rr = build_inputs(
+        beats.x,
+        beats.rr,
+        beats.record,
+        fs=beats.config.fs,
+        r_index=beats.config.window_before,
+        config=inputs,
+    )
+    return BeatArrays(x=x, rr=rr, y=beats.y, record=beats.record)
 
 
 def with_overrides(setup: Setup, **changes: Any) -> Setup:

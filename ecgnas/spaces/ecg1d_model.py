@@ -72,6 +72,9 @@ class ECGModelConfig:
     input_len:
         Beat window length ``W`` in samples (a multiple of 4); used to count FLOPs. The
         network runs on any length that is a multiple of 4.
+    in_channels:
+        Signal channels of ``beats`` (1: the window; more with a derivative channel or
+        neighbouring beats, see ``ecgnas.data.inputs``).
 
     ``ConfigError`` on any value out of range.
     """
@@ -84,6 +87,7 @@ class ECGModelConfig:
     dropout: float = 0.1
     stem_kernel: int = 7
     input_len: int = 256
+    in_channels: int = 1
 
     def __post_init__(self) -> None:
         checks = [
@@ -91,6 +95,7 @@ class ECGModelConfig:
             (self.cells_per_stage >= 1, "cells_per_stage must be >= 1"),
             (self.n_classes >= 2, "n_classes must be >= 2"),
             (self.n_rr >= 0, "n_rr must be >= 0"),
+            (self.in_channels >= 1, "in_channels must be >= 1"),
             (self.rr_hidden >= 0, "rr_hidden must be >= 0"),
             (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
             (self.stem_kernel >= 1 and self.stem_kernel % 2 == 1, "stem_kernel must be odd"),
@@ -225,7 +230,7 @@ class ResBlock(nn.Module):
 
 
 class ECGCellNet(nn.Module):
-    """The ECG network; ``forward(beats [B,1,W], rr [B,n_rr]) -> logits [B,n_classes]``."""
+    """The ECG network; ``forward(beats [B,in_channels,W], rr [B,n_rr]) -> logits [B,n_classes]``."""
 
     def __init__(self, arch: Arch, config: ECGModelConfig) -> None:
         super().__init__()
@@ -233,7 +238,13 @@ class ECGCellNet(nn.Module):
         self.config = config
         c = config.width
         self.stem = nn.Sequential(
-            nn.Conv1d(1, c, config.stem_kernel, padding=config.stem_kernel // 2, bias=False),
+            nn.Conv1d(
+                config.in_channels,
+                c,
+                config.stem_kernel,
+                padding=config.stem_kernel // 2,
+                bias=False,
+            ),
             nn.BatchNorm1d(c),
         )
         layers: list[nn.Module] = []
@@ -361,7 +372,7 @@ def count_flops(model: nn.Module, input_len: int | None = None) -> int:
     model.eval()
     try:
         with torch.no_grad():
-            model(torch.zeros(1, 1, length), torch.zeros(1, config.n_rr))
+            model(torch.zeros(1, config.in_channels, length), torch.zeros(1, config.n_rr))
     finally:
         for handle in handles:
             handle.remove()

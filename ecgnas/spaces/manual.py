@@ -163,9 +163,15 @@ class ManualSpace:
 
 
 def build_manual_model(
-    arch: Arch, n_classes: int = 4, n_rr: int = 6, *, seed: int | None = None
+    arch: Arch,
+    n_classes: int = 4,
+    n_rr: int = 6,
+    in_channels: int = 1,
+    *,
+    seed: int | None = None,
 ) -> nn.Module:
-    """The baseline CNN for ``arch``: ``forward(beats [B, 1, W], rr [B, n_rr]) -> [B, n_classes]``.
+    """The baseline CNN for ``arch``: ``forward(beats [B, in_channels, W], rr [B, n_rr]) ->
+    [B, n_classes]``.
 
     Works for any window ``W >= 8`` (global max pooling after the last block; the published
     network flattens a fixed-length map, which would tie it to one window).
@@ -180,7 +186,7 @@ def build_manual_model(
             super().__init__()
             act: type[nn.Module] = nn.LeakyReLU if hp.activation == "leaky_relu" else nn.ReLU
             layers: list[nn.Module] = []
-            c_in = 1
+            c_in = in_channels
             for c_out, k in zip(hp.filters, hp.kernels):
                 layers.append(nn.Conv1d(c_in, c_out, k, padding=k // 2))
                 if hp.batchnorm:

@@ -20,16 +20,28 @@ ECG_SPACES = ("ecg1d", "manual")
 
 
 def default_settings(
-    arch: Arch, n_classes: int = 4, n_rr: int = 6, input_len: int = 256
+    arch: Arch, n_classes: int = 4, n_rr: int = 6, input_len: int = 256, in_channels: int = 1
 ) -> dict[str, Any]:
-    """The full settings dict for ``arch``'s space with the given head and input sizes."""
+    """The full settings dict for ``arch``'s space with the given head and input sizes.
+
+    ``in_channels`` is left out of the dict when it is 1, so a one-channel model's settings
+    read as before it existed.
+    """
     if arch.space == "ecg1d":
         from ecgnas.spaces.ecg1d_model import ECGModelConfig
 
-        return ECGModelConfig(n_classes=n_classes, n_rr=n_rr, input_len=input_len).to_json()
-    if arch.space == "manual":
-        return {"n_classes": n_classes, "n_rr": n_rr}
-    raise ConfigError(f"space {arch.space!r} has no ECG model; ECG spaces: {', '.join(ECG_SPACES)}")
+        out = ECGModelConfig(
+            n_classes=n_classes, n_rr=n_rr, input_len=input_len, in_channels=in_channels
+        ).to_json()
+    elif arch.space == "manual":
+        out = {"n_classes": n_classes, "n_rr": n_rr, "in_channels": in_channels}
+    else:
+        raise ConfigError(
+            f"space {arch.space!r} has no ECG model; ECG spaces: {', '.join(ECG_SPACES)}"
+        )
+    if in_channels == 1:
+        out.pop("in_channels")
+    return out
 
 
 def build_ecg_model(
@@ -44,7 +56,7 @@ def build_ecg_model(
     if arch.space == "manual":
         from ecgnas.spaces.manual import build_manual_model
 
-        unknown = sorted(set(settings) - {"n_classes", "n_rr"})
+        unknown = sorted(set(settings) - {"n_classes", "n_rr", "in_channels"})
         if unknown:
             raise ConfigError(f"manual baseline: unknown settings {unknown}")
         return build_manual_model(arch, **settings, seed=seed)
