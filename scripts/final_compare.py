@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    from ecgnas.cli.classifier import arch_from_run
+    from ecgnas.ecg_search import arch_from_run
     from ecgnas.io import atomic_write_json, atomic_write_text
     from ecgnas.train.models import parse_arch
     from ecgnas.tune import Setup

@@ -11,7 +11,6 @@ wfdb) happen inside the commands.
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 import time
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from ecgnas.cli._common import cache_dir_option, data_dir_option
-from ecgnas.errors import ConfigError, RunError
+from ecgnas.errors import ConfigError
 
 if TYPE_CHECKING:
     from ecgnas.classifier import BeatPredictions
@@ -37,25 +36,9 @@ def _threads(n: int) -> None:
         torch.set_num_threads(n)
 
 
-def arch_from_run(run_dir: str | Path) -> Arch:
-    """The best arch of a search run (``<run_dir>/result.json``: ``{"best": {"arch": ...}}``)."""
-    from ecgnas.spaces.base import Arch
-    from ecgnas.train.models import ECG_SPACES
-
-    path = Path(run_dir) / RESULT_FILE
-    if not path.is_file():
-        raise RunError(f"no {RESULT_FILE} in {run_dir} (has the search finished?)")
-    try:
-        arch = Arch.from_json(json.loads(path.read_text(encoding="utf-8"))["best"]["arch"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise RunError(f"{path}: no readable best arch ({exc})") from exc
-    if arch.space not in ECG_SPACES:
-        raise RunError(f"{path}: best arch is in space {arch.space!r}, not an ECG space")
-    return arch
-
-
 def resolve_arch(arch: str | None, run: Path | None) -> Arch:
     """Exactly one of ``--arch`` and ``--run`` (``ConfigError`` otherwise)."""
+    from ecgnas.ecg_search import arch_from_run
     from ecgnas.train.models import parse_arch
 
     if (arch is None) == (run is None):

@@ -60,7 +60,7 @@ def search(
     """Search an ECG classifier on MIT-BIH DS1 (train on DS1-train records, score DS1-val)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ecgnas.search.ecg import ECGSearchSettings, default_run_dir, run_ecg_search
+    from ecgnas.ecg_search import ECGSearchSettings, default_run_dir, run_ecg_search
     from ecgnas.train.ecg_evaluator import ProxySettings
 
     if dataset != "mitbih":

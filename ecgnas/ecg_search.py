@@ -9,11 +9,16 @@ Layout of a run directory::
     <run_dir>/report.md        the run report; trajectory.png: best-so-far DS1-val macro-F1
 
 Only DS1 records are read (training on DS1-train records, scoring on DS1-val records).
+``arch_from_run(run_dir)`` reads the best arch back from ``result.json``.
+
+An application module: it ties the generic search engine (``ecgnas.search``) to the ECG data
+and training code (``ecgnas.train``), which ``ecgnas.search`` itself never imports.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import logging
 import os
 from collections.abc import Callable
@@ -29,9 +34,13 @@ from ecgnas.search.base import Evaluation, History
 from ecgnas.search.budget import SECONDS_PER_DAY, Budget
 from ecgnas.search.driver import RunResult, run_search
 from ecgnas.search.runlog import JOURNAL_NAME, OptunaRunLog
+from ecgnas.spaces.base import Arch
 from ecgnas.train.ecg_evaluator import ProxySettings
 
 log = logging.getLogger(__name__)
+
+#: the file a finished run writes its best arch and top archs to
+RESULT_FILE = "result.json"
 
 #: strategy settings for the ECG space, where each evaluation costs real training time
 ECG_STRATEGY_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -139,7 +148,8 @@ def run_ecg_search(
         },
     )
     if workers > 0 or storage is not None:
-        from ecgnas.search.distributed import mitbih_spec, run_distributed
+        from ecgnas.search.distributed import run_distributed
+        from ecgnas.train.ecg_evaluator import mitbih_spec
 
         spec = mitbih_spec(
             settings.space,
@@ -216,7 +226,7 @@ def write_run_report(
         "settings": _settings_json(settings),
         "data": data,
     }
-    atomic_write_json(run_dir / "result.json", payload)
+    atomic_write_json(run_dir / RESULT_FILE, payload)
     _plot_trajectory(evals, run_dir / "trajectory.png")
     lines = [
         f"# ECG search: {settings.space} / {settings.method} (seed {settings.seed})",
@@ -244,6 +254,25 @@ def write_run_report(
         )
     lines += ["", "![best-so-far](trajectory.png)", ""]
     atomic_write_text(run_dir / "report.md", "\n".join(lines))
+
+
+def arch_from_run(run_dir: str | os.PathLike[str]) -> Arch:
+    """The best arch of a search run (``<run_dir>/result.json``: ``{"best": {"arch": ...}}``).
+
+    ``RunError`` when the file is missing or unreadable, or the arch is not an ECG arch.
+    """
+    from ecgnas.train.models import ECG_SPACES
+
+    path = Path(run_dir) / RESULT_FILE
+    if not path.is_file():
+        raise RunError(f"no {RESULT_FILE} in {run_dir} (has the search finished?)")
+    try:
+        arch = Arch.from_json(json.loads(path.read_text(encoding="utf-8"))["best"]["arch"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RunError(f"{path}: no readable best arch ({exc})") from exc
+    if arch.space not in ECG_SPACES:
+        raise RunError(f"{path}: best arch is in space {arch.space!r}, not an ECG space")
+    return arch
 
 
 def _plot_trajectory(evals: list[Evaluation], path: Path) -> None:
