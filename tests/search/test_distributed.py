@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 from toy_bench import ridge_factory
 
-from ecgnas.benchmarks.nb201_table import NB201Evaluator, NB201Table
+from ecgnas.benchmarks.nb201_table import NB201Evaluator, NB201Table, nb201_spec
 from ecgnas.errors import RunError
-from ecgnas.evaluate import Result
+from ecgnas.evaluate import DelayedEvaluator, Result
 from ecgnas.search import (
     Budget,
     Evaluation,
@@ -37,18 +37,16 @@ from ecgnas.search import (
     make_strategy,
     run_search,
 )
+from ecgnas.search._storage_errors import redact
 from ecgnas.search.distributed import (
-    DelayedEvaluator,
     DistributedSettings,
-    _BeatWatch,
-    _redact,
-    _Retry,
     device_assignments,
-    nb201_spec,
     open_run_storage,
     run_distributed,
     run_worker,
 )
+from ecgnas.search.distributed._heartbeat import BeatWatch
+from ecgnas.search.distributed._storage import RetryPolicy
 from ecgnas.spaces.base import Arch
 
 DCL = {"offspring": 30, "t_gap": 2, "n_init": 10, "population": 10, "n_infill": 5}
@@ -173,7 +171,8 @@ def thread_workers(
 # --- the main test: a killed worker, on both storages ---------------------------------------
 KILLER = r"""
 import os, signal, sys, time
-from ecgnas.search.distributed import build_evaluator, run_worker
+from ecgnas.evaluate import build_evaluator
+from ecgnas.search.distributed import run_worker
 
 def factory(spec, data_dir, cache_dir):
     evaluator = build_evaluator(spec, data_dir, cache_dir)
@@ -419,7 +418,8 @@ def test_workers_claim_each_waiting_trial_exactly_once(storage: str, study: str)
     from optuna.trial import TrialState, create_trial
 
     store = open_run_storage(storage)
-    study_id = optuna.create_study(storage=store, study_name=study)._study_id
+    optuna.create_study(storage=store, study_name=study)
+    study_id = store.get_study_id_from_name(study)
     ids = [
         store.create_new_trial(study_id, template_trial=create_trial(state=TrialState.WAITING))
         for _ in range(24)
@@ -550,16 +550,16 @@ def test_device_assignments_pin_one_gpu_per_slot_round_robin() -> None:
 
 
 def test_beat_watch_uses_its_own_clock_and_forgets_after_an_outage() -> None:
-    watch = _BeatWatch(grace_s=3.0)
+    watch = BeatWatch(grace_s=3.0)
 
     def trial(tid: int, beat: int | None) -> SimpleNamespace:
-        return SimpleNamespace(_trial_id=tid, user_attrs={"heartbeat": beat, "worker": {"id": "w"}})
+        return SimpleNamespace(number=tid, user_attrs={"heartbeat": beat, "worker": {"id": "w"}})
 
     assert watch.stale([trial(1, 0), trial(2, None)], now=100.0) == []
     assert watch.stale([trial(1, 1), trial(2, None)], now=102.0) == []
     stale = watch.stale([trial(1, 1), trial(2, None)], now=103.5)
-    assert [t._trial_id for t in stale] == [2]  # never beat: stale after grace too
-    assert [t._trial_id for t in watch.stale([trial(1, 1)], now=105.5)] == [1]
+    assert [t.number for t in stale] == [2]  # never beat: stale after grace too
+    assert [t.number for t in watch.stale([trial(1, 1)], now=105.5)] == [1]
     watch.reset()
     assert watch.stale([trial(1, 1)], now=200.0) == []
 
@@ -573,14 +573,14 @@ def test_retry_survives_a_transient_outage_and_passes_other_errors() -> None:
             raise ConnectionResetError("server closed the connection")
         return "ok"
 
-    retry = _Retry(timeout_s=30.0)
+    retry = RetryPolicy(timeout_s=30.0)
     assert retry(flaky) == "ok" and retry.outages == 1 and len(calls) == 3
     with pytest.raises(KeyError):
         retry(lambda: {}["missing"])
     with pytest.raises(RunError, match="unreachable"):
-        _Retry(timeout_s=0.3)(lambda: (_ for _ in ()).throw(TimeoutError("no route")))
+        RetryPolicy(timeout_s=0.3)(lambda: (_ for _ in ()).throw(TimeoutError("no route")))
 
 
 def test_storage_urls_keep_their_password_out_of_messages() -> None:
-    assert _redact("postgresql://bob:s3cret@db:5432/ecgnas") == "postgresql://bob@db:5432/ecgnas"
-    assert _redact("sqlite:///x.db") == "sqlite:///x.db"
+    assert redact("postgresql://bob:s3cret@db:5432/ecgnas") == "postgresql://bob@db:5432/ecgnas"
+    assert redact("sqlite:///x.db") == "sqlite:///x.db"

@@ -18,6 +18,7 @@ from toy_bench import ToyEvaluator, ridge_factory, toy_space
 from ecgnas.errors import RunError
 from ecgnas.search import Budget, OptunaRunLog, make_strategy, run_search
 from ecgnas.search.base import InitialSample
+from ecgnas.search.runlog import open_storage
 
 HERE = Path(__file__).resolve().parent
 FAST = {
@@ -46,7 +47,7 @@ def make_method(name: str):
 
 def complete_trials(journal: Path) -> list[tuple]:
     """(index, round, canonical, score, cost) of the COMPLETE trials, in trial order."""
-    study = optuna.load_study(study_name="run", storage=OptunaRunLog(journal)._storage())
+    study = optuna.load_study(study_name="run", storage=open_storage(journal))
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     return [
         (
@@ -61,7 +62,7 @@ def complete_trials(journal: Path) -> list[tuple]:
 
 
 def states(journal: Path) -> list[str]:
-    study = optuna.load_study(study_name="run", storage=OptunaRunLog(journal)._storage())
+    study = optuna.load_study(study_name="run", storage=open_storage(journal))
     return [t.state.name for t in study.trials]
 
 
@@ -162,7 +163,7 @@ def test_strategy_seconds_replay_from_the_log(scratch: Path) -> None:
             2,
             log=OptunaRunLog(journal),
         )
-    study = optuna.load_study(study_name="run", storage=OptunaRunLog(journal)._storage())
+    study = optuna.load_study(study_name="run", storage=open_storage(journal))
     logged = [
         v["strategy_seconds"] for k, v in sorted(study.user_attrs.items()) if k.startswith("round:")
     ]
