@@ -109,12 +109,7 @@ def run_ecg_search(
     run_dir = Path(run_dir)
     journal = run_dir / JOURNAL_NAME
     if storage is None:  # with a database, the study itself says whether a run exists
-        if journal.exists() and not resume:
-            raise RunError(
-                f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir"
-            )
-        if resume and not journal.exists():
-            raise RunError(f"nothing to resume: no run log at {journal}")
+        _check_run_dir(run_dir, journal, resume)
     if settings.space not in ("ecg1d", "manual"):
         raise ConfigError(
             f"the mitbih search needs an ECG space (ecg1d or manual), got {settings.space!r}"
@@ -131,22 +126,7 @@ def run_ecg_search(
     data = load_ds1_split(data_dir=data_dir, cache_dir=cache_dir, **split_kwargs)
     evaluator = ECGEvaluator(space, data, settings.proxy)
     strategy = make_strategy(settings.method, **settings.strategy_settings())
-    extra = {
-        "dataset": "mitbih",
-        "proxy": settings.proxy.to_json(),
-        "data": {
-            k: v for k, v in data.describe().items() if k != "train_counts" and k != "val_counts"
-        },
-        "devices": settings.devices,
-    }
-    atomic_write_json(
-        run_dir / "settings.json",
-        {
-            "search": _settings_json(settings),
-            "data": data.describe(),
-            "strategy": strategy.settings(),
-        },
-    )
+    extra = _record_settings(run_dir, settings, data.describe(), strategy.settings())
     if workers > 0 or storage is not None:
         from ecgnas.search.distributed import run_distributed
         from ecgnas.train.ecg_evaluator import mitbih_spec
@@ -187,6 +167,33 @@ def run_ecg_search(
         )
     write_run_report(result, settings, run_dir, data.describe())
     return result
+
+
+def _record_settings(
+    run_dir: Path, settings: ECGSearchSettings, data: dict[str, Any], strategy: dict[str, Any]
+) -> dict[str, Any]:
+    """Write ``settings.json``; the extra settings the run log records and compares."""
+    atomic_write_json(
+        run_dir / "settings.json",
+        {"search": _settings_json(settings), "data": data, "strategy": strategy},
+    )
+    return {
+        "dataset": "mitbih",
+        "proxy": settings.proxy.to_json(),
+        "data": {k: v for k, v in data.items() if k != "train_counts" and k != "val_counts"},
+        "devices": settings.devices,
+    }
+
+
+def _check_run_dir(run_dir: Path, journal: Path, resume: bool) -> None:
+    """``RunError`` when ``run_dir`` holds a run and ``resume`` is false, or holds none to
+    resume."""
+    if journal.exists() and not resume:
+        raise RunError(
+            f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir"
+        )
+    if resume and not journal.exists():
+        raise RunError(f"nothing to resume: no run log at {journal}")
 
 
 def _settings_json(settings: ECGSearchSettings) -> dict[str, Any]:

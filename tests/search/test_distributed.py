@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -513,6 +515,49 @@ def test_local_workers_that_cannot_start_stop_the_run_with_their_error(
             config=FAST,
         )
     assert (scratch / "workers" / "worker-1.log").is_file()
+
+
+def test_a_local_worker_that_dies_is_restarted_and_nothing_is_lost_or_repeated(
+    scratch: Path, study: str, nasbench_dir: Path, reference: Reference
+) -> None:
+    seed, budget = 3, 24
+    spec = nb201_spec("cifar10-valid", delay_s=0.3, data_dir=str(nasbench_dir.parent))
+    killed: list[int] = []
+
+    def kill_a_worker(ev: Evaluation, history: History) -> None:
+        """SIGKILL (an OOM kill, say) the local worker evaluating a trial, once."""
+        if killed or len(history) < 4:
+            return
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline:
+            for trial in trials_of(str(scratch), study):
+                worker = trial.user_attrs.get("worker", {})
+                if trial.state.name == "RUNNING" and "/local" in worker.get("id", ""):
+                    os.kill(int(worker["pid"]), signal.SIGKILL)
+                    killed.append(trial.number)
+                    return
+            time.sleep(0.05)
+
+    result = run_distributed(
+        dcl(),
+        spec,
+        Budget(budget),
+        seed,
+        storage=scratch,
+        study_name=study,
+        workers=2,
+        config=FAST,
+        on_evaluation=kill_a_worker,
+    )
+    assert len(killed) == 1
+    assert result.extra["worker_restarts"] == 1
+    trials = trials_of(str(scratch), study)
+    by_index = check_exactly_once(trials, budget)
+    (dead,) = [t for t in trials if t.number == killed[0]]
+    assert dead.state.name == "FAIL" and "error" not in dead.user_attrs
+    redo = by_index[dead.user_attrs["eval"]["index"]]
+    assert redo.user_attrs["eval"]["attempt"] == dead.user_attrs["eval"]["attempt"] + 1
+    assert [e.canonical for e in result.evaluations] == reference(seed, budget)
 
 
 def run_worker_cli(*args: str) -> subprocess.CompletedProcess[str]:

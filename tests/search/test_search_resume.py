@@ -273,3 +273,24 @@ def test_initial_sample_take_skips_evaluated_and_is_stable() -> None:
     h.add(Observation(first[2], space.canonical(first[2]), 1.0, 0.0))
     again = InitialSample(space, 0).take(5, h)
     assert again[:2] == first[:2] and again[2:4] == first[3:5] and len(again) == 5
+
+
+DEMO_RUN = Path(__file__).resolve().parents[2] / "reports" / "search_mitbih_demo"
+
+
+def test_the_demo_run_log_reads_and_resumes_as_it_did(tmp_path: Path) -> None:
+    """The journal of the committed demo run opens with today's run log, unchanged."""
+    import json
+
+    journal = tmp_path / "runlog.journal"
+    shutil.copyfile(DEMO_RUN / "runlog.journal", journal)  # opening a log writes to it
+    store = open_storage(journal)
+    attrs = store.get_study_user_attrs(store.get_study_id_from_name("run"))
+    logged = OptunaRunLog(journal).open(attrs["settings"], resume=True)
+    result = json.loads((DEMO_RUN / "result.json").read_text(encoding="utf-8"))
+    assert len(logged.completed) == result["n_evaluations"]
+    assert [e.index for e in logged.completed] == list(range(result["n_evaluations"]))
+    best = max(logged.completed, key=lambda e: (e.score, -e.index))
+    assert best.score == result["best"]["score"]
+    assert best.arch.to_json() == result["best"]["arch"]
+    assert logged.round_seconds and logged.n_interrupted == 0

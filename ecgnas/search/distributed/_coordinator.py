@@ -428,15 +428,10 @@ def run_distributed(
         if not isinstance(storage, str | os.PathLike):
             raise ConfigError("local workers need a storage path or URL, not a storage object")
         local = LocalWorkers.start(
-            workers,
-            storage,
-            study_name,
-            uses_device=kind.uses_device,
-            data_dir=data_dir,
-            cache_dir=cache_dir,
-            log_dir=default_log_dir(storage, log_dir),
+            workers, storage, study_name, uses_device=kind.uses_device, data_dir=data_dir,
+            cache_dir=cache_dir, log_dir=default_log_dir(storage, log_dir),
             max_restarts=config.max_worker_restarts,
-        )
+        )  # fmt: skip
     coord = Coordinator(store, study_id, config, local, on_evaluation)
     finished = False
     try:
