@@ -3,8 +3,10 @@
 * ``base``: ``Strategy`` (ask/tell), ``History``, ``Observation``/``Evaluation`` records and
   the paired initial-sample stream;
 * ``budget``: ``Budget`` (evaluations and/or device seconds);
-* ``runlog``: the Optuna-backed run log that makes runs resumable;
-* ``driver``: ``run_search``, the one loop that runs any strategy;
+* ``runlog``: the Optuna-backed run log that makes runs resumable: its trial schema and
+  ``open_storage``, the one opener of every ``--storage`` string;
+* ``driver``: ``ask_tell_loop``, the one loop that runs any strategy, and ``run_search``
+  (one process); ``distributed``: ``run_distributed``/``run_worker`` (many processes);
 * ``dcl_enas``: the method (Algorithm 1); ``baselines``: random search, REA, NPENAS.
 
 Light to import: torch and optuna are imported only when a predictor is built or a log
