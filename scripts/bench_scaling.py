@@ -107,8 +107,9 @@ def one_run(
     expected: list[str],
     scratch: Path,
 ) -> Run:
+    from ecgnas.benchmarks.nb201_table import nb201_spec
     from ecgnas.search import Budget
-    from ecgnas.search.distributed import DistributedSettings, nb201_spec, run_distributed
+    from ecgnas.search.distributed import DistributedSettings, run_distributed
 
     study = f"scaling-{workers}w-{uuid.uuid4().hex[:8]}"
     spec = nb201_spec(args.dataset, delay_s=args.delay, data_dir=args.data_dir)
@@ -277,9 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
+    from ecgnas.benchmarks.nb201_table import nb201_spec
+    from ecgnas.evaluate import build_evaluator
     from ecgnas.io import atomic_write_text
     from ecgnas.search import Budget, run_search
-    from ecgnas.search.distributed import build_evaluator, nb201_spec
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("ecgnas.search.distributed").setLevel(logging.WARNING)

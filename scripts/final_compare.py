@@ -202,7 +202,8 @@ def main(argv: list[str] | None = None) -> None:
         run_model,
         seed_dir,
     )
-    from ecgnas.classifier.recipe import Setup, arch_from_run
+    from ecgnas.classifier.recipe import Setup
+    from ecgnas.ecg_search import arch_from_run
     from ecgnas.io import atomic_write_json, atomic_write_text
     from ecgnas.train.models import parse_arch
 

@@ -55,7 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from ecgnas.errors import ConfigError, DataError
-from ecgnas.evaluate import Result
+from ecgnas.evaluate import DelayedEvaluator, DirLike, Evaluator, EvaluatorSpec, Result
 from ecgnas.paths import data_dir as resolve_data_dir
 from ecgnas.spaces.base import Arch
 from ecgnas.spaces.cell import N_EDGES
@@ -388,3 +388,31 @@ class NB201Evaluator:
                 "cost_kind": COST_KIND,
             },
         )
+
+
+def build_nb201_evaluator(
+    spec: EvaluatorSpec, data_dir: DirLike = None, cache_dir: DirLike = None
+) -> Evaluator:
+    """The evaluator of an ``nb201_spec`` (``EvaluatorFactory``; ``cache_dir`` is unused):
+    the table from ``data_dir``, else the spec's ``data_dir``, else the default."""
+    table = NB201Table.load(data_dir if data_dir is not None else spec.get("data_dir"))
+    inner = NB201Evaluator(table, str(spec.get("dataset", "cifar10-valid")))
+    delay = float(spec.get("delay_s", 0.0))
+    return DelayedEvaluator(inner, delay) if delay else inner
+
+
+def nb201_spec(
+    dataset: str = "cifar10-valid", delay_s: float = 0.0, data_dir: str | None = None
+) -> EvaluatorSpec:
+    """The spec of the NB201 lookup evaluator with an artificial ``delay_s`` per evaluation.
+
+    ``data_dir`` is recorded for the workers; leave it ``None`` when workers on other
+    machines resolve their own (``--data-dir`` or ``ECGNAS_DATA_DIR``).
+    """
+    get_dataset(dataset)
+    if not delay_s >= 0:
+        raise ConfigError(f"delay_s must be >= 0, got {delay_s}")
+    spec: EvaluatorSpec = {"evaluator": "nb201", "dataset": dataset, "delay_s": float(delay_s)}
+    if data_dir is not None:
+        spec["data_dir"] = str(data_dir)
+    return spec

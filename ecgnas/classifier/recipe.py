@@ -15,16 +15,14 @@ weights are computed on the full training set, so subsampling does not change th
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from ecgnas.data.inputs import InputConfig
 from ecgnas.data.preprocess import PreprocessConfig
-from ecgnas.errors import ConfigError, RunError, check_fields
+from ecgnas.errors import ConfigError, check_fields
 from ecgnas.spaces.base import Arch
 from ecgnas.train.metrics import AAMI4
 
@@ -37,8 +35,6 @@ if TYPE_CHECKING:
 
 CV_MODES: Final = ("holdout", "kfold")
 LOSSES: Final = ("weighted_ce", "focal")
-RUN_RESULT_FILE: Final = "result.json"
-"""A search run's result file; its ``best.arch`` is the arch ``arch_from_run`` returns."""
 
 
 @dataclass(frozen=True)
@@ -262,23 +258,3 @@ def as_arrays(beats: BeatSet, inputs: InputConfig | None = None) -> BeatArrays:
 def with_overrides(setup: Setup, **changes: Any) -> Setup:
     """``setup`` with the non-None ``changes`` applied."""
     return replace(setup, **{k: v for k, v in changes.items() if v is not None})
-
-
-def arch_from_run(run_dir: str | os.PathLike[str]) -> Arch:
-    """The best arch of a search run (``<run_dir>/result.json``: ``{"best": {"arch": ...}}``).
-
-    Raises ``RunError`` when the file is missing, has no readable best arch, or the arch
-    is not in an ECG space.
-    """
-    from ecgnas.train.models import ECG_SPACES
-
-    path = Path(run_dir) / RUN_RESULT_FILE
-    if not path.is_file():
-        raise RunError(f"no {RUN_RESULT_FILE} in {run_dir} (has the search finished?)")
-    try:
-        arch = Arch.from_json(json.loads(path.read_text(encoding="utf-8"))["best"]["arch"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise RunError(f"{path}: no readable best arch ({exc})") from exc
-    if arch.space not in ECG_SPACES:
-        raise RunError(f"{path}: best arch is in space {arch.space!r}, not an ECG space")
-    return arch

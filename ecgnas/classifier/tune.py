@@ -142,14 +142,13 @@ class TuneResult:
         }
 
 
-def _storage(out_dir: Path, storage: str | None) -> tuple[optuna.storages.BaseStorage | str, str]:
-    import optuna
+def _storage(out_dir: Path, storage: str | None) -> tuple[optuna.storages.BaseStorage, str]:
+    """The study's storage through the run log's one opener (journal file by default; a
+    SQLite or PostgreSQL URL as given), and its label for messages."""
+    from ecgnas.search.runlog import open_storage
 
-    if storage:
-        return storage, storage
-    path = out_dir / JOURNAL_FILE
-    backend = optuna.storages.journal.JournalFileBackend(str(path))
-    return optuna.storages.JournalStorage(backend), str(path)
+    target = storage or str(out_dir / JOURNAL_FILE)
+    return open_storage(target), str(target)
 
 
 def _pruner(name: str, setup: Setup) -> optuna.pruners.BasePruner:

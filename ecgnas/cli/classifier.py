@@ -36,7 +36,7 @@ def _threads(n: int) -> None:
 
 def resolve_arch(arch: str | None, run: Path | None) -> Arch:
     """Exactly one of ``--arch`` and ``--run`` (``ConfigError`` otherwise)."""
-    from ecgnas.classifier.recipe import arch_from_run
+    from ecgnas.ecg_search import arch_from_run
     from ecgnas.train.models import parse_arch
 
     if (arch is None) == (run is None):

@@ -63,7 +63,7 @@ def search(
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_DIR_HELP),
 ) -> None:
     """Search an ECG classifier on MIT-BIH DS1 (train on DS1-train records, score DS1-val)."""
-    from ecgnas.search.ecg import ECGSearchSettings, default_run_dir
+    from ecgnas.ecg_search import ECGSearchSettings, default_run_dir
     from ecgnas.train.ecg_evaluator import ProxySettings
 
     if dataset != "mitbih":
@@ -120,7 +120,7 @@ def _run_with_progress(
     """``run_ecg_search`` under a progress bar of the device-day budget."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ecgnas.search.ecg import run_ecg_search
+    from ecgnas.ecg_search import run_ecg_search
 
     budget_s = settings.budget().max_seconds or 1.0
     typer.echo(f"run directory: {run_dir}", err=True)

@@ -3,8 +3,10 @@
 * ``base``: ``Strategy`` (ask/tell), ``History``, ``Observation``/``Evaluation`` records and
   the paired initial-sample stream;
 * ``budget``: ``Budget`` (evaluations and/or device seconds);
-* ``runlog``: the Optuna-backed run log that makes runs resumable;
-* ``driver``: ``run_search``, the one loop that runs any strategy;
+* ``runlog``: the Optuna-backed run log that makes runs resumable: its trial schema and
+  ``open_storage``, the one opener of every ``--storage`` string;
+* ``driver``: ``ask_tell_loop``, the one loop that runs any strategy, and ``run_search``
+  (one process); ``distributed``: ``run_distributed``/``run_worker`` (many processes);
 * ``dcl_enas``: the method (Algorithm 1); ``baselines``: random search, REA, NPENAS.
 
 Light to import: torch and optuna are imported only when a predictor is built or a log
@@ -13,9 +15,6 @@ is opened. ``make_strategy(name, **settings)`` builds any strategy by name.
 
 from __future__ import annotations
 
-from typing import Any
-
-from ecgnas.errors import ConfigError
 from ecgnas.search.base import Evaluation, History, Observation, Strategy
 from ecgnas.search.baselines import (
     BANANAS,
@@ -29,33 +28,8 @@ from ecgnas.search.baselines import (
 from ecgnas.search.budget import Budget
 from ecgnas.search.dcl_enas import DCLENAS, DCLENASSettings
 from ecgnas.search.driver import RunResult, run_search
-from ecgnas.search.registry import STRATEGY_NAMES
+from ecgnas.search.registry import STRATEGY_NAMES, make_strategy
 from ecgnas.search.runlog import OptunaRunLog
-
-
-def make_strategy(
-    name: str, predictor_factory: PredictorFactory | None = None, **settings: Any
-) -> Strategy:
-    """A strategy by name with its settings (``ConfigError`` for an unknown name or setting).
-
-    ``predictor_factory`` replaces the named predictor of the predictor-based strategies
-    (tests use a tiny one); it is ignored by the others.
-    """
-    try:
-        if name == "dcl_enas":
-            return DCLENAS(DCLENASSettings(**settings), predictor_factory)
-        if name == "npenas":
-            return NPENAS(NPENASSettings(**settings), predictor_factory)
-        if name == "bananas":
-            return BANANAS(BANANASSettings(**settings), predictor_factory)
-        if name == "rea":
-            return RegularizedEvolution(**settings)
-        if name == "random":
-            return RandomSearch(**settings)
-    except TypeError as exc:
-        raise ConfigError(f"bad settings for strategy {name!r}: {exc}") from exc
-    raise ConfigError(f"unknown strategy {name!r}; known: {', '.join(STRATEGY_NAMES)}")
-
 
 __all__ = [
     "BANANAS",
@@ -70,6 +44,7 @@ __all__ = [
     "NPENASSettings",
     "Observation",
     "OptunaRunLog",
+    "PredictorFactory",
     "RandomSearch",
     "RegularizedEvolution",
     "RunResult",

@@ -21,9 +21,9 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -32,7 +32,7 @@ from ecgnas.evaluate import Evaluator
 from ecgnas.search.base import Evaluation, History, Observation, Strategy
 from ecgnas.search.budget import Budget
 from ecgnas.search.runlog import OptunaRunLog
-from ecgnas.spaces.base import Arch
+from ecgnas.spaces.base import Arch, SearchSpace
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +130,213 @@ class RunResult:
         return out
 
 
+# ==========================================================================================
+# the ask/tell loop, for one process and for many
+# ==========================================================================================
+
+
+class Logged(Protocol):
+    """A logged evaluation the loop can replay (it only compares canonical hashes)."""
+
+    @property
+    def canonical(self) -> str: ...
+
+
+_L = TypeVar("_L", bound=Logged)
+_L_contra = TypeVar("_L_contra", bound=Logged, contravariant=True)
+
+
+class Executor(Protocol[_L_contra]):
+    """Where the loop's evaluations happen: at once (``run_search``) or by workers in batches
+    (``run_distributed``). Run indices are given in call order, each the next one."""
+
+    @property
+    def history(self) -> History: ...
+
+    def adopt(self, entry: _L_contra) -> None:
+        """Take a logged evaluation as the next run index."""
+
+    def submit(self, round_: int, arch: Arch, canonical: str) -> None:
+        """Evaluate ``arch`` as the next run index."""
+
+    def pending(self) -> int:
+        """Run indices adopted or submitted but not in the history yet."""
+
+    def flush(self) -> None:
+        """Add every pending run index to the history, in index order."""
+
+
+@dataclass
+class LoopOutcome:
+    """How the loop ended: strategy seconds per round, why it stopped, logged evaluations
+    it did not use."""
+
+    round_seconds: list[float]
+    stop_reason: str
+    n_unused: int
+
+
+class _AskTellLoop(Generic[_L]):
+    """The ask/tell loop (see the module docstring), over an ``Executor``."""
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        budget: Budget,
+        executor: Executor[_L],
+        logged: Sequence[_L],
+    ) -> None:
+        self.space = space
+        self.budget = budget
+        self.executor = executor
+        self.history = executor.history
+        self.logged = logged
+        self.pos = 0  # logged run indices consumed so far
+        self.stop_reason = ""
+
+    def allows(self) -> bool:
+        """Whether the budget allows one more run index; sets the stop reason if not."""
+        n = len(self.history) + self.executor.pending()
+        if self.budget.allows(n, self.history.seconds):
+            return True
+        self.stop_reason = self.budget.stop_reason(n, self.history.seconds)
+        return False
+
+    def _adopt_next(self, planned: set[str]) -> None:
+        entry = self.logged[self.pos]
+        self.executor.adopt(entry)
+        planned.add(entry.canonical)
+        self.pos += 1
+
+    def _diverge(self, planned: set[str]) -> None:
+        """The strategy proposes something else than the log holds: adopt the rest of the log."""
+        logger.warning(
+            "the strategy diverges from the run log at evaluation %d (non-deterministic "
+            "strategy or predictor?); adopting the %d remaining logged evaluations as "
+            "they are, so the rest of this run differs from an uninterrupted one",
+            len(self.history) + self.executor.pending(),
+            len(self.logged) - self.pos,
+        )
+        while self.pos < len(self.logged) and self.allows():
+            self._adopt_next(planned)
+
+    def run_batch(self, batch: Sequence[Arch], round_: int) -> None:
+        """Replay, adopt or submit each new arch of ``batch`` in order, then flush."""
+        planned: set[str] = set()
+        for arch in batch:
+            canon = self.space.canonical(arch)
+            if self.history.seen(canon) or canon in planned:
+                continue
+            if not self.allows():
+                break
+            if self.pos < len(self.logged) and self.logged[self.pos].canonical == canon:
+                self._adopt_next(planned)
+                continue
+            if self.pos < len(self.logged):
+                self._diverge(planned)
+                if canon in planned or self.history.seen(canon):
+                    continue
+                if not self.allows():
+                    break
+            self.executor.submit(round_, arch, canon)
+            planned.add(canon)
+        self.executor.flush()
+
+
+def ask_tell_loop(
+    strategy: Strategy,
+    budget: Budget,
+    seed: int,
+    executor: Executor[_L],
+    space: SearchSpace,
+    logged: Sequence[_L] = (),
+    logged_seconds: dict[int, float] | None = None,
+    record_round: Callable[[int, float], None] = lambda r, s: None,
+) -> LoopOutcome:
+    """Run ``strategy`` until ``budget`` (or the strategy) stops it, evaluating through
+    ``executor`` and replaying ``logged`` (in run-index order) where the strategy proposes
+    what the log holds."""
+    loop = _AskTellLoop(space, budget, executor, logged)
+    history = executor.history
+    round_seconds: list[float] = []
+    strategy.start(space, seed)
+    round_ = 0
+    idle = 0
+    new: list[Observation] = []
+    while not loop.stop_reason:
+        if not loop.allows():
+            break
+        batch, seconds = propose(strategy, history, new, round_, logged_seconds or {}, record_round)
+        round_seconds.append(seconds)
+        if not batch:
+            loop.stop_reason = "the strategy has nothing new to propose"
+            break
+        n_before = len(history)
+        loop.run_batch(batch, round_)
+        new = [history[i] for i in range(n_before, len(history))]
+        idle, loop.stop_reason = count_idle(bool(new), idle, loop.stop_reason)
+        round_ += 1
+    n_unused = len(logged) - loop.pos
+    log_stop(len(history), loop.stop_reason, n_unused)
+    return LoopOutcome(round_seconds, loop.stop_reason, n_unused)
+
+
+class _LocalExecutor:
+    """Evaluates each arch at once in this process, logging it; replays logged evaluations."""
+
+    def __init__(
+        self,
+        evaluator: Evaluator,
+        log: OptunaRunLog,
+        on_evaluation: Callable[[Evaluation, History], None] | None,
+    ) -> None:
+        self.evaluator = evaluator
+        self.log = log
+        self.on_evaluation = on_evaluation
+        self.history = History()
+        self.evaluations: list[Evaluation] = []
+        self.n_replayed = 0
+
+    def _add(self, ev: Evaluation) -> None:
+        self.history.add(ev.observation())
+        self.evaluations.append(ev)
+        if self.on_evaluation is not None:
+            self.on_evaluation(ev, self.history)
+
+    def adopt(self, entry: Evaluation) -> None:
+        self._add(entry)
+        self.n_replayed += 1
+
+    def submit(self, round_: int, arch: Arch, canonical: str) -> None:
+        index = len(self.history)
+        handle = self.log.begin(index, round_, arch, canonical)
+        try:
+            result = self.evaluator.evaluate(arch)
+            score = float(result.score)
+            if not math.isfinite(score):
+                raise RunError(f"evaluator returned a non-finite score {score} for {canonical}")
+        except BaseException as exc:
+            self.log.fail(handle, f"{type(exc).__name__}: {exc}")
+            raise
+        ev = Evaluation(
+            index=index,
+            round=round_,
+            arch=arch,
+            canonical=canonical,
+            score=score,
+            cost_seconds=float(result.cost_seconds),
+            metrics=dict(result.metrics),
+        )
+        self.log.finish(handle, ev)
+        self._add(ev)
+
+    def pending(self) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass
+
+
 def run_settings(
     strategy: Strategy, evaluator: Evaluator, seed: int, extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -179,7 +386,6 @@ def run_search(
     evaluates that arch again) and ``RunError`` for a non-finite score.
     """
     t_start = time.perf_counter()
-    space = evaluator.space
     log = log if log is not None else OptunaRunLog()
     settings = run_settings(strategy, evaluator, seed, extra_settings)
     logged = log.open(settings, resume=resume)
@@ -190,105 +396,24 @@ def run_search(
             len(logged.completed),
             logged.n_interrupted,
         )
-
-    history = History()
-    evaluations: list[Evaluation] = []
-    round_seconds: list[float] = []
-    replay = logged.completed
-    pos = 0
-    n_replayed = 0
-
-    def add(ev: Evaluation) -> None:
-        history.add(ev.observation())
-        evaluations.append(ev)
-        if on_evaluation is not None:
-            on_evaluation(ev, history)
-
-    def evaluate_live(arch: Any, canon: str, round_: int) -> Evaluation:
-        index = len(history)
-        handle = log.begin(index, round_, arch, canon)
-        try:
-            result = evaluator.evaluate(arch)
-            score = float(result.score)
-            if not math.isfinite(score):
-                raise RunError(f"evaluator returned a non-finite score {score} for {canon}")
-        except BaseException as exc:
-            log.fail(handle, f"{type(exc).__name__}: {exc}")
-            raise
-        ev = Evaluation(
-            index=index,
-            round=round_,
-            arch=arch,
-            canonical=canon,
-            score=score,
-            cost_seconds=float(result.cost_seconds),
-            metrics=dict(result.metrics),
-        )
-        log.finish(handle, ev)
-        return ev
-
-    strategy.start(space, seed)
-    round_ = 0
-    idle = 0
-    new: list[Observation] = []
-    stop_reason = ""
-    while not stop_reason:
-        if not budget.allows(len(history), history.seconds):
-            stop_reason = budget.stop_reason(len(history), history.seconds)
-            break
-        batch, seconds = propose(
-            strategy, history, new, round_, logged.round_seconds, log.record_round
-        )
-        round_seconds.append(seconds)
-        if not batch:
-            stop_reason = "the strategy has nothing new to propose"
-            break
-
-        n_before = len(history)
-        for arch in batch:
-            canon = space.canonical(arch)
-            if history.seen(canon):
-                continue
-            if not budget.allows(len(history), history.seconds):
-                stop_reason = budget.stop_reason(len(history), history.seconds)
-                break
-            if pos < len(replay) and replay[pos].canonical == canon:
-                add(replay[pos])
-                pos += 1
-                n_replayed += 1
-                continue
-            if pos < len(replay):
-                rest = [ev for ev in replay[pos:] if not history.seen(ev.canonical)]
-                logger.warning(
-                    "the strategy diverges from the run log at evaluation %d (non-deterministic "
-                    "strategy or predictor?); adopting the %d remaining logged evaluations as "
-                    "they are, so the rest of this run differs from an uninterrupted one",
-                    len(history),
-                    len(rest),
-                )
-                for ev in rest:
-                    add(ev)
-                n_replayed += len(rest)
-                pos = len(replay)
-                if history.seen(canon):
-                    continue
-                if not budget.allows(len(history), history.seconds):
-                    stop_reason = budget.stop_reason(len(history), history.seconds)
-                    break
-            add(evaluate_live(arch, canon, round_))
-
-        new = [history[i] for i in range(n_before, len(history))]
-        idle, stop_reason = count_idle(bool(new), idle, stop_reason)
-        round_ += 1
-
-    log_stop(len(history), stop_reason, len(replay) - pos)
+    executor = _LocalExecutor(evaluator, log, on_evaluation)
+    outcome = ask_tell_loop(
+        strategy,
+        budget,
+        seed,
+        executor,
+        evaluator.space,
+        logged.completed,
+        logged.round_seconds,
+        log.record_round,
+    )
     return RunResult(
         settings=settings,
-        evaluations=evaluations,
-        round_seconds=round_seconds,
-        stop_reason=stop_reason,
-        n_replayed=n_replayed,
+        evaluations=executor.evaluations,
+        round_seconds=outcome.round_seconds,
+        stop_reason=outcome.stop_reason,
+        n_replayed=executor.n_replayed,
         n_interrupted=logged.n_interrupted,
         wall_seconds=time.perf_counter() - t_start,
-        seconds_spent=history.seconds,
+        seconds_spent=executor.history.seconds,
     )

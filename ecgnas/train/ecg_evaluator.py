@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from ecgnas.errors import ConfigError
-from ecgnas.evaluate import Result
+from ecgnas.evaluate import DirLike, Evaluator, EvaluatorSpec, Result, evaluator_kind
 from ecgnas.spaces.base import Arch, SearchSpace
-from ecgnas.train.ecg_data import DS1Split
+from ecgnas.train.ecg_data import DS1Split, load_ds1_split
 from ecgnas.train.models import ECG_SPACES, build_ecg_model, default_settings
 from ecgnas.train.trainer import TrainConfig, train_classifier
 
@@ -125,3 +126,46 @@ class ECGEvaluator:
             metrics[f"val_f1_{name}"] = 0.0 if math.isnan(f1) else float(f1)
         log.info("%s: DS1-val macro-F1 %.4f in %.1f s", arch.key(), result.score, result.seconds)
         return Result(score=result.score, cost_seconds=float(result.seconds), metrics=metrics)
+
+
+def build_mitbih_evaluator(
+    spec: EvaluatorSpec, data_dir: DirLike = None, cache_dir: DirLike = None
+) -> Evaluator:
+    """The evaluator of a ``mitbih_spec`` (``EvaluatorFactory``): DS1 from ``data_dir``/
+    ``cache_dir``, else the spec's, else the defaults."""
+    kwargs: dict[str, Any] = {
+        "val_fraction": float(spec.get("val_fraction", 0.2)),
+        "split_seed": int(spec.get("split_seed", 0)),
+        "data_dir": data_dir if data_dir is not None else spec.get("data_dir"),
+        "cache_dir": cache_dir if cache_dir is not None else spec.get("cache_dir"),
+    }
+    if spec.get("records") is not None:
+        kwargs["records"] = tuple(str(r) for r in spec["records"])
+    try:
+        proxy = ProxySettings(**spec.get("proxy", {}))
+    except TypeError as exc:
+        raise ConfigError(f"bad proxy settings in the evaluator spec: {exc}") from exc
+    space = evaluator_kind(spec).space_of(spec)
+    return ECGEvaluator(space, load_ds1_split(**kwargs), proxy)
+
+
+def mitbih_spec(
+    space: str,
+    proxy: dict[str, Any],
+    *,
+    val_fraction: float = 0.2,
+    split_seed: int = 0,
+    records: Sequence[str] | None = None,
+) -> EvaluatorSpec:
+    """The spec of the ECG evaluator (``ProxySettings.to_json()`` as ``proxy``); workers read
+    DS1 from their own data directory."""
+    spec: EvaluatorSpec = {
+        "evaluator": "mitbih",
+        "space": space,
+        "proxy": dict(proxy),
+        "val_fraction": float(val_fraction),
+        "split_seed": int(split_seed),
+    }
+    if records is not None:
+        spec["records"] = [str(r) for r in records]
+    return spec

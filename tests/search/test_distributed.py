@@ -4,17 +4,19 @@ The main test runs on the journal file and on a real PostgreSQL server
 (``ECGNAS_TEST_POSTGRES_URL``, started by ``scripts/ci_postgres.sh``; with
 ``ECGNAS_REQUIRE_POSTGRES=1`` a missing server fails the test instead of skipping it).
 Evaluations are NB201 table lookups with an artificial delay; DCL-ENAS uses the exact
-ridge predictor of ``toy_bench`` so every run is deterministic.
+ridge predictor of ``ecgnas.testing`` so every run is deterministic.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,11 +25,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from toy_bench import ridge_factory
 
-from ecgnas.benchmarks.nb201_table import NB201Evaluator, NB201Table
+from ecgnas.benchmarks.nb201_table import NB201Evaluator, NB201Table, nb201_spec
 from ecgnas.errors import RunError
-from ecgnas.evaluate import Result
+from ecgnas.evaluate import DelayedEvaluator, Result
 from ecgnas.search import (
     Budget,
     Evaluation,
@@ -37,19 +38,18 @@ from ecgnas.search import (
     make_strategy,
     run_search,
 )
+from ecgnas.search._storage_errors import redact
 from ecgnas.search.distributed import (
-    DelayedEvaluator,
     DistributedSettings,
-    _BeatWatch,
-    _redact,
-    _Retry,
     device_assignments,
-    nb201_spec,
     open_run_storage,
     run_distributed,
     run_worker,
 )
+from ecgnas.search.distributed._heartbeat import BeatWatch
+from ecgnas.search.distributed._storage import RetryPolicy
 from ecgnas.spaces.base import Arch
+from ecgnas.testing import ridge_factory
 
 DCL = {"offspring": 30, "t_gap": 2, "n_init": 10, "population": 10, "n_infill": 5}
 #: canonical hashes of a one-process run, by (seed, max_evals)
@@ -173,7 +173,8 @@ def thread_workers(
 # --- the main test: a killed worker, on both storages ---------------------------------------
 KILLER = r"""
 import os, signal, sys, time
-from ecgnas.search.distributed import build_evaluator, run_worker
+from ecgnas.evaluate import build_evaluator
+from ecgnas.search.distributed import run_worker
 
 def factory(spec, data_dir, cache_dir):
     evaluator = build_evaluator(spec, data_dir, cache_dir)
@@ -419,7 +420,8 @@ def test_workers_claim_each_waiting_trial_exactly_once(storage: str, study: str)
     from optuna.trial import TrialState, create_trial
 
     store = open_run_storage(storage)
-    study_id = optuna.create_study(storage=store, study_name=study)._study_id
+    optuna.create_study(storage=store, study_name=study)
+    study_id = store.get_study_id_from_name(study)
     ids = [
         store.create_new_trial(study_id, template_trial=create_trial(state=TrialState.WAITING))
         for _ in range(24)
@@ -515,6 +517,49 @@ def test_local_workers_that_cannot_start_stop_the_run_with_their_error(
     assert (scratch / "workers" / "worker-1.log").is_file()
 
 
+def test_a_local_worker_that_dies_is_restarted_and_nothing_is_lost_or_repeated(
+    scratch: Path, study: str, nasbench_dir: Path, reference: Reference
+) -> None:
+    seed, budget = 3, 24
+    spec = nb201_spec("cifar10-valid", delay_s=0.3, data_dir=str(nasbench_dir.parent))
+    killed: list[int] = []
+
+    def kill_a_worker(ev: Evaluation, history: History) -> None:
+        """SIGKILL (an OOM kill, say) the local worker evaluating a trial, once."""
+        if killed or len(history) < 4:
+            return
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline:
+            for trial in trials_of(str(scratch), study):
+                worker = trial.user_attrs.get("worker", {})
+                if trial.state.name == "RUNNING" and "/local" in worker.get("id", ""):
+                    os.kill(int(worker["pid"]), signal.SIGKILL)
+                    killed.append(trial.number)
+                    return
+            time.sleep(0.05)
+
+    result = run_distributed(
+        dcl(),
+        spec,
+        Budget(budget),
+        seed,
+        storage=scratch,
+        study_name=study,
+        workers=2,
+        config=FAST,
+        on_evaluation=kill_a_worker,
+    )
+    assert len(killed) == 1
+    assert result.extra["worker_restarts"] == 1
+    trials = trials_of(str(scratch), study)
+    by_index = check_exactly_once(trials, budget)
+    (dead,) = [t for t in trials if t.number == killed[0]]
+    assert dead.state.name == "FAIL" and "error" not in dead.user_attrs
+    redo = by_index[dead.user_attrs["eval"]["index"]]
+    assert redo.user_attrs["eval"]["attempt"] == dead.user_attrs["eval"]["attempt"] + 1
+    assert [e.canonical for e in result.evaluations] == reference(seed, budget)
+
+
 def run_worker_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ecgnas.cli.worker", *args],
@@ -550,16 +595,16 @@ def test_device_assignments_pin_one_gpu_per_slot_round_robin() -> None:
 
 
 def test_beat_watch_uses_its_own_clock_and_forgets_after_an_outage() -> None:
-    watch = _BeatWatch(grace_s=3.0)
+    watch = BeatWatch(grace_s=3.0)
 
     def trial(tid: int, beat: int | None) -> SimpleNamespace:
-        return SimpleNamespace(_trial_id=tid, user_attrs={"heartbeat": beat, "worker": {"id": "w"}})
+        return SimpleNamespace(number=tid, user_attrs={"heartbeat": beat, "worker": {"id": "w"}})
 
     assert watch.stale([trial(1, 0), trial(2, None)], now=100.0) == []
     assert watch.stale([trial(1, 1), trial(2, None)], now=102.0) == []
     stale = watch.stale([trial(1, 1), trial(2, None)], now=103.5)
-    assert [t._trial_id for t in stale] == [2]  # never beat: stale after grace too
-    assert [t._trial_id for t in watch.stale([trial(1, 1)], now=105.5)] == [1]
+    assert [t.number for t in stale] == [2]  # never beat: stale after grace too
+    assert [t.number for t in watch.stale([trial(1, 1)], now=105.5)] == [1]
     watch.reset()
     assert watch.stale([trial(1, 1)], now=200.0) == []
 
@@ -573,14 +618,14 @@ def test_retry_survives_a_transient_outage_and_passes_other_errors() -> None:
             raise ConnectionResetError("server closed the connection")
         return "ok"
 
-    retry = _Retry(timeout_s=30.0)
+    retry = RetryPolicy(timeout_s=30.0)
     assert retry(flaky) == "ok" and retry.outages == 1 and len(calls) == 3
     with pytest.raises(KeyError):
         retry(lambda: {}["missing"])
     with pytest.raises(RunError, match="unreachable"):
-        _Retry(timeout_s=0.3)(lambda: (_ for _ in ()).throw(TimeoutError("no route")))
+        RetryPolicy(timeout_s=0.3)(lambda: (_ for _ in ()).throw(TimeoutError("no route")))
 
 
 def test_storage_urls_keep_their_password_out_of_messages() -> None:
-    assert _redact("postgresql://bob:s3cret@db:5432/ecgnas") == "postgresql://bob@db:5432/ecgnas"
-    assert _redact("sqlite:///x.db") == "sqlite:///x.db"
+    assert redact("postgresql://bob:s3cret@db:5432/ecgnas") == "postgresql://bob@db:5432/ecgnas"
+    assert redact("sqlite:///x.db") == "sqlite:///x.db"

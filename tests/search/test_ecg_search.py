@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from ecgnas.data import DS1, DS2
-from ecgnas.search.ecg import ECGSearchSettings, run_ecg_search
-from ecgnas.search.runlog import OptunaRunLog
+from ecgnas.ecg_search import ECGSearchSettings, run_ecg_search
+from ecgnas.search.runlog import open_storage
 from ecgnas.train.ecg_evaluator import ProxySettings
 
 RECORDS = ("106", "118", "201", "209", "215", "223")
@@ -25,7 +25,7 @@ import os, signal, sys, json
 import torch
 torch.set_num_threads(1)
 import ecgnas.train.ecg_evaluator as ev_mod
-from ecgnas.search.ecg import ECGSearchSettings, run_ecg_search
+from ecgnas.ecg_search import ECGSearchSettings, run_ecg_search
 from ecgnas.train.ecg_evaluator import ProxySettings
 cfg = json.loads(sys.argv[1])
 calls = {"n": 0}
@@ -53,9 +53,7 @@ def _logged(run_dir: Path) -> tuple[list[str], list[float], int]:
     """(canonical hashes of completed evaluations in order, their scores, failed trials)."""
     import optuna
 
-    study = optuna.load_study(
-        study_name="run", storage=OptunaRunLog(run_dir / "runlog.journal")._storage()
-    )
+    study = optuna.load_study(study_name="run", storage=open_storage(run_dir / "runlog.journal"))
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
     done.sort(key=lambda t: t.user_attrs["eval"]["index"])

@@ -13,20 +13,15 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
-from toy_bench import ToyEvaluator, ridge_factory, toy_space
 
 from ecgnas.errors import RunError
 from ecgnas.search import Budget, OptunaRunLog, make_strategy, run_search
 from ecgnas.search.base import InitialSample
+from ecgnas.search.runlog import open_storage
+from ecgnas.testing import FAST_SETTINGS, ToyEvaluator, fast_strategy, toy_space
 
 HERE = Path(__file__).resolve().parent
-FAST = {
-    "dcl_enas": {"offspring": 30, "t_gap": 2, "n_init": 10, "population": 10, "n_infill": 5},
-    "npenas": {"n_init": 10, "batch": 5, "n_candidates": 40},
-    "rea": {"population": 10, "sample": 3},
-    "random": {"batch": 4},
-}
-METHODS = tuple(FAST)
+METHODS = tuple(FAST_SETTINGS)
 
 
 @pytest.fixture
@@ -41,12 +36,12 @@ def scratch() -> Iterator[Path]:
 
 
 def make_method(name: str):
-    return make_strategy(name, predictor_factory=ridge_factory, **FAST[name])
+    return fast_strategy(name)
 
 
 def complete_trials(journal: Path) -> list[tuple]:
     """(index, round, canonical, score, cost) of the COMPLETE trials, in trial order."""
-    study = optuna.load_study(study_name="run", storage=OptunaRunLog(journal)._storage())
+    study = optuna.load_study(study_name="run", storage=open_storage(journal))
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     return [
         (
@@ -61,7 +56,7 @@ def complete_trials(journal: Path) -> list[tuple]:
 
 
 def states(journal: Path) -> list[str]:
-    study = optuna.load_study(study_name="run", storage=OptunaRunLog(journal)._storage())
+    study = optuna.load_study(study_name="run", storage=open_storage(journal))
     return [t.state.name for t in study.trials]
 
 
@@ -108,7 +103,9 @@ def test_resume_after_sigkill_matches_uninterrupted_run(scratch: Path, method: s
     proc = subprocess.run(
         [
             sys.executable,
-            str(HERE / "kill_run.py"),
+            "-m",
+            "ecgnas.testing",
+            "kill-run",
             str(journal),
             method,
             str(seed),
@@ -162,7 +159,7 @@ def test_strategy_seconds_replay_from_the_log(scratch: Path) -> None:
             2,
             log=OptunaRunLog(journal),
         )
-    study = optuna.load_study(study_name="run", storage=OptunaRunLog(journal)._storage())
+    study = optuna.load_study(study_name="run", storage=open_storage(journal))
     logged = [
         v["strategy_seconds"] for k, v in sorted(study.user_attrs.items()) if k.startswith("round:")
     ]
@@ -272,3 +269,24 @@ def test_initial_sample_take_skips_evaluated_and_is_stable() -> None:
     h.add(Observation(first[2], space.canonical(first[2]), 1.0, 0.0))
     again = InitialSample(space, 0).take(5, h)
     assert again[:2] == first[:2] and again[2:4] == first[3:5] and len(again) == 5
+
+
+DEMO_RUN = Path(__file__).resolve().parents[2] / "reports" / "search_mitbih_demo"
+
+
+def test_the_demo_run_log_reads_and_resumes_as_it_did(tmp_path: Path) -> None:
+    """The journal of the committed demo run opens with today's run log, unchanged."""
+    import json
+
+    journal = tmp_path / "runlog.journal"
+    shutil.copyfile(DEMO_RUN / "runlog.journal", journal)  # opening a log writes to it
+    store = open_storage(journal)
+    attrs = store.get_study_user_attrs(store.get_study_id_from_name("run"))
+    logged = OptunaRunLog(journal).open(attrs["settings"], resume=True)
+    result = json.loads((DEMO_RUN / "result.json").read_text(encoding="utf-8"))
+    assert len(logged.completed) == result["n_evaluations"]
+    assert [e.index for e in logged.completed] == list(range(result["n_evaluations"]))
+    best = max(logged.completed, key=lambda e: (e.score, -e.index))
+    assert best.score == result["best"]["score"]
+    assert best.arch.to_json() == result["best"]["arch"]
+    assert logged.round_seconds and logged.n_interrupted == 0

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from toy_bench import ToyEvaluator, ridge_factory, toy_space
 
 from ecgnas.errors import ConfigError
 from ecgnas.search import (
@@ -18,6 +17,7 @@ from ecgnas.search import (
     run_search,
 )
 from ecgnas.search.base import InitialSample
+from ecgnas.testing import ToyEvaluator, ridge_factory, toy_space
 
 #: small-but-real settings so the predictor-based methods run in well under a second
 FAST = {

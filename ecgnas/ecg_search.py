@@ -9,11 +9,16 @@ Layout of a run directory::
     <run_dir>/report.md        the run report; trajectory.png: best-so-far DS1-val macro-F1
 
 Only DS1 records are read (training on DS1-train records, scoring on DS1-val records).
+``arch_from_run(run_dir)`` reads the best arch back from ``result.json``.
+
+An application module: it ties the generic search engine (``ecgnas.search``) to the ECG data
+and training code (``ecgnas.train``), which ``ecgnas.search`` itself never imports.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import logging
 import os
 from collections.abc import Callable
@@ -29,17 +34,13 @@ from ecgnas.search.base import Evaluation, History
 from ecgnas.search.budget import SECONDS_PER_DAY, Budget
 from ecgnas.search.driver import RunResult, run_search
 from ecgnas.search.runlog import JOURNAL_NAME, OptunaRunLog
+from ecgnas.spaces.base import Arch
 from ecgnas.train.ecg_evaluator import ProxySettings
 
 log = logging.getLogger(__name__)
 
-#: strategy settings for the ECG space, where each evaluation costs real training time
-ECG_STRATEGY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "dcl_enas": {"population": 10, "n_init": 10, "offspring": 60, "t_gap": 4, "n_infill": 5},
-    "npenas": {},
-    "rea": {},
-    "random": {},
-}
+#: the file a finished run writes its best arch and top archs to
+RESULT_FILE = "result.json"
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,9 @@ class ECGSearchSettings:
         return Budget.device_days(self.gpu_days, self.devices, self.max_evals)
 
     def strategy_settings(self) -> dict[str, Any]:
-        merged = dict(ECG_STRATEGY_DEFAULTS.get(self.method, {}))
+        from ecgnas.search.registry import ecg_defaults
+
+        merged = ecg_defaults(self.method)
         merged.update(self.strategy)
         return merged
 
@@ -100,12 +103,7 @@ def run_ecg_search(
     run_dir = Path(run_dir)
     journal = run_dir / JOURNAL_NAME
     if storage is None:  # with a database, the study itself says whether a run exists
-        if journal.exists() and not resume:
-            raise RunError(
-                f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir"
-            )
-        if resume and not journal.exists():
-            raise RunError(f"nothing to resume: no run log at {journal}")
+        _check_run_dir(run_dir, journal, resume)
     if settings.space not in ("ecg1d", "manual"):
         raise ConfigError(
             f"the mitbih search needs an ECG space (ecg1d or manual), got {settings.space!r}"
@@ -122,24 +120,10 @@ def run_ecg_search(
     data = load_ds1_split(data_dir=data_dir, cache_dir=cache_dir, **split_kwargs)
     evaluator = ECGEvaluator(space, data, settings.proxy)
     strategy = make_strategy(settings.method, **settings.strategy_settings())
-    extra = {
-        "dataset": "mitbih",
-        "proxy": settings.proxy.to_json(),
-        "data": {
-            k: v for k, v in data.describe().items() if k != "train_counts" and k != "val_counts"
-        },
-        "devices": settings.devices,
-    }
-    atomic_write_json(
-        run_dir / "settings.json",
-        {
-            "search": _settings_json(settings),
-            "data": data.describe(),
-            "strategy": strategy.settings(),
-        },
-    )
+    extra = _record_settings(run_dir, settings, data.describe(), strategy.settings())
     if workers > 0 or storage is not None:
-        from ecgnas.search.distributed import mitbih_spec, run_distributed
+        from ecgnas.search.distributed import run_distributed
+        from ecgnas.train.ecg_evaluator import mitbih_spec
 
         spec = mitbih_spec(
             settings.space,
@@ -179,6 +163,33 @@ def run_ecg_search(
     return result
 
 
+def _record_settings(
+    run_dir: Path, settings: ECGSearchSettings, data: dict[str, Any], strategy: dict[str, Any]
+) -> dict[str, Any]:
+    """Write ``settings.json``; the extra settings the run log records and compares."""
+    atomic_write_json(
+        run_dir / "settings.json",
+        {"search": _settings_json(settings), "data": data, "strategy": strategy},
+    )
+    return {
+        "dataset": "mitbih",
+        "proxy": settings.proxy.to_json(),
+        "data": {k: v for k, v in data.items() if k != "train_counts" and k != "val_counts"},
+        "devices": settings.devices,
+    }
+
+
+def _check_run_dir(run_dir: Path, journal: Path, resume: bool) -> None:
+    """``RunError`` when ``run_dir`` holds a run and ``resume`` is false, or holds none to
+    resume."""
+    if journal.exists() and not resume:
+        raise RunError(
+            f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir"
+        )
+    if resume and not journal.exists():
+        raise RunError(f"nothing to resume: no run log at {journal}")
+
+
 def _settings_json(settings: ECGSearchSettings) -> dict[str, Any]:
     out = asdict(settings)
     out["budget_seconds"] = settings.budget().max_seconds
@@ -216,7 +227,7 @@ def write_run_report(
         "settings": _settings_json(settings),
         "data": data,
     }
-    atomic_write_json(run_dir / "result.json", payload)
+    atomic_write_json(run_dir / RESULT_FILE, payload)
     _plot_trajectory(evals, run_dir / "trajectory.png")
     lines = [
         f"# ECG search: {settings.space} / {settings.method} (seed {settings.seed})",
@@ -244,6 +255,25 @@ def write_run_report(
         )
     lines += ["", "![best-so-far](trajectory.png)", ""]
     atomic_write_text(run_dir / "report.md", "\n".join(lines))
+
+
+def arch_from_run(run_dir: str | os.PathLike[str]) -> Arch:
+    """The best arch of a search run (``<run_dir>/result.json``: ``{"best": {"arch": ...}}``).
+
+    ``RunError`` when the file is missing or unreadable, or the arch is not an ECG arch.
+    """
+    from ecgnas.train.models import ECG_SPACES
+
+    path = Path(run_dir) / RESULT_FILE
+    if not path.is_file():
+        raise RunError(f"no {RESULT_FILE} in {run_dir} (has the search finished?)")
+    try:
+        arch = Arch.from_json(json.loads(path.read_text(encoding="utf-8"))["best"]["arch"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RunError(f"{path}: no readable best arch ({exc})") from exc
+    if arch.space not in ECG_SPACES:
+        raise RunError(f"{path}: best arch is in space {arch.space!r}, not an ECG space")
+    return arch
 
 
 def _plot_trajectory(evals: list[Evaluation], path: Path) -> None:
