@@ -205,6 +205,104 @@ def predict_logits(
     return torch.cat(outs)
 
 
+@dataclass
+class _Tensors:
+    """The training and validation arrays on the device, and the per-epoch beat pools."""
+
+    x_tr: torch.Tensor
+    rr_tr: torch.Tensor
+    y_tr: torch.Tensor
+    x_va: torch.Tensor
+    rr_va: torch.Tensor
+    maj_idx: torch.Tensor
+    rest_idx: torch.Tensor
+    steps_per_epoch: int
+
+
+def _to_device(
+    train: BeatArrays, val: BeatArrays, n_classes: int, config: TrainConfig, device: torch.device
+) -> _Tensors:
+    import torch
+
+    def put(a: np.ndarray, dtype: type) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=dtype)).to(device)
+
+    majority = int(np.bincount(train.y, minlength=n_classes).argmax())
+    maj_idx = torch.from_numpy(np.flatnonzero(train.y == majority))
+    rest_idx = torch.from_numpy(np.flatnonzero(train.y != majority))
+    cap = config.max_majority_per_epoch
+    per_epoch = len(rest_idx) + (min(cap, len(maj_idx)) if cap is not None else len(maj_idx))
+    return _Tensors(
+        x_tr=put(train.x, np.float32),
+        rr_tr=put(train.rr, np.float32),
+        y_tr=put(train.y, np.int64),
+        x_va=put(val.x, np.float32),
+        rr_va=put(val.rr, np.float32),
+        maj_idx=maj_idx,
+        rest_idx=rest_idx,
+        steps_per_epoch=max(1, math.ceil(per_epoch / config.batch_size)),
+    )
+
+
+def _epoch_order(t: _Tensors, cap: int | None, gen: torch.Generator) -> torch.Tensor:
+    """This epoch's beats in random order: every minority beat and at most ``cap`` of the
+    majority class (a fresh subset each epoch)."""
+    import torch
+
+    if cap is not None and len(t.maj_idx) > cap:
+        chosen = t.maj_idx[torch.randperm(len(t.maj_idx), generator=gen)[:cap]]
+        idx = torch.cat([chosen, t.rest_idx])
+    else:
+        idx = torch.cat([t.maj_idx, t.rest_idx])
+    return idx[torch.randperm(len(idx), generator=gen)]
+
+
+@dataclass
+class _Loop:
+    """What one training run carries from epoch to epoch."""
+
+    model: nn.Module
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler
+    loss_fn: Callable[..., torch.Tensor]
+    use_amp: bool
+    sync: Callable[[], None]
+    compute: float = 0.0
+    beats: int = 0
+
+
+def _train_epoch(
+    loop: _Loop, t: _Tensors, idx: torch.Tensor, config: TrainConfig, aug_gen: torch.Generator
+) -> float:
+    """One pass over ``idx``; returns the summed loss (times batch sizes)."""
+    import torch
+
+    device = t.x_tr.device
+    loop.model.train()
+    total_loss = 0.0
+    for step in range(t.steps_per_epoch):
+        b = idx[step * config.batch_size : (step + 1) * config.batch_size]
+        if len(b) == 0:
+            continue
+        xb, rb, yb = t.x_tr[b], t.rr_tr[b], t.y_tr[b]
+        if config.augment > 0:
+            xb = _augment(xb, config.augment, aug_gen)
+        loop.sync()
+        t0 = time.perf_counter()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=loop.use_amp):
+            logits = loop.model(xb, rb)
+        loss = loop.loss_fn(logits.float(), yb)
+        loop.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        loop.opt.step()
+        loop.sched.step()
+        loop.sync()
+        loop.compute += time.perf_counter() - t0
+        total_loss += float(loss.detach()) * len(b)
+        loop.beats += len(b)
+    return total_loss
+
+
 def train_classifier(
     build: Callable[[], nn.Module],
     train: BeatArrays,
@@ -235,104 +333,57 @@ def train_classifier(
     model = build().to(device)
     gen = torch.Generator(device="cpu").manual_seed(config.seed)
     aug_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
-
-    x_tr = torch.from_numpy(np.ascontiguousarray(train.x, dtype=np.float32)).to(device)
-    rr_tr = torch.from_numpy(np.ascontiguousarray(train.rr, dtype=np.float32)).to(device)
-    y_tr = torch.from_numpy(np.ascontiguousarray(train.y, dtype=np.int64)).to(device)
-    x_va = torch.from_numpy(np.ascontiguousarray(val.x, dtype=np.float32)).to(device)
-    rr_va = torch.from_numpy(np.ascontiguousarray(val.rr, dtype=np.float32)).to(device)
-
+    t = _to_device(train, val, n_classes, config, device)
     weights = torch.tensor(
         class_weights(train.y, n_classes, config.class_weight_power), dtype=torch.float32
     ).to(device)
-    loss_fn = _loss_fn(config, weights)
-
-    majority = int(np.bincount(train.y, minlength=n_classes).argmax())
-    maj_idx = torch.from_numpy(np.flatnonzero(train.y == majority))
-    rest_idx = torch.from_numpy(np.flatnonzero(train.y != majority))
-    cap = config.max_majority_per_epoch
-    per_epoch = len(rest_idx) + (min(cap, len(maj_idx)) if cap is not None else len(maj_idx))
-    steps_per_epoch = max(1, math.ceil(per_epoch / config.batch_size))
-
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=config.lr, total_steps=steps_per_epoch * config.epochs, pct_start=0.15
+        opt, max_lr=config.lr, total_steps=t.steps_per_epoch * config.epochs, pct_start=0.15
     )
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    loop = _Loop(model, opt, sched, _loss_fn(config, weights), use_amp, sync)
 
-    compute = 0.0
-    beats = 0
-    best_f1 = -1.0
-    best_epoch = -1
-    best_state: dict[str, Any] = {}
-    best_metrics: ClassMetrics | None = None
+    best: tuple[float, int, ClassMetrics | None, dict[str, Any]] = (-1.0, -1, None, {})
     history: list[dict[str, float]] = []
     stale = 0
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-
     for epoch in range(config.epochs):
         t_epoch = time.perf_counter()
-        compute_before = compute
-        if cap is not None and len(maj_idx) > cap:
-            chosen = maj_idx[torch.randperm(len(maj_idx), generator=gen)[:cap]]
-            idx = torch.cat([chosen, rest_idx])
-        else:
-            idx = torch.cat([maj_idx, rest_idx])
-        idx = idx[torch.randperm(len(idx), generator=gen)].to(device)
-        model.train()
-        total_loss = 0.0
-        for step in range(steps_per_epoch):
-            b = idx[step * config.batch_size : (step + 1) * config.batch_size]
-            if len(b) == 0:
-                continue
-            xb, rb, yb = x_tr[b], rr_tr[b], y_tr[b]
-            if config.augment > 0:
-                xb = _augment(xb, config.augment, aug_gen)
-            sync()
-            t0 = time.perf_counter()
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                logits = model(xb, rb)
-            loss = loss_fn(logits.float(), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            sync()
-            compute += time.perf_counter() - t0
-            total_loss += float(loss.detach()) * len(b)
-            beats += len(b)
+        compute_before = loop.compute
+        idx = _epoch_order(t, config.max_majority_per_epoch, gen).to(device)
+        total_loss = _train_epoch(loop, t, idx, config, aug_gen)
         t0 = time.perf_counter()
-        logits_va = predict_logits(model, x_va, rr_va, config.eval_batch_size, use_amp)
+        logits_va = predict_logits(model, t.x_va, t.rr_va, config.eval_batch_size, use_amp)
         sync()
-        compute += time.perf_counter() - t0
-        pred = logits_va.argmax(1).cpu().numpy()
-        metrics = classification_metrics(val.y, pred, class_names)
+        loop.compute += time.perf_counter() - t0
+        metrics = classification_metrics(val.y, logits_va.argmax(1).cpu().numpy(), class_names)
         f1 = 0.0 if math.isnan(metrics.macro_f1) else metrics.macro_f1
         row = {
             "epoch": float(epoch),
             "train_loss": total_loss / max(1, len(idx)),
             "val_macro_f1": f1,
             "epoch_seconds": time.perf_counter() - t_epoch,
-            "compute_seconds": compute - compute_before,
+            "compute_seconds": loop.compute - compute_before,
         }
         history.append(row)
         if progress is not None:
             progress(epoch, row)
         log.debug("epoch %d loss %.4f val macro-F1 %.4f", epoch, row["train_loss"], f1)
-        if f1 > best_f1:
-            best_f1, best_epoch, best_metrics, stale = f1, epoch, metrics, 0
-            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+        if f1 > best[0]:
+            state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+            best, stale = (f1, epoch, metrics, state), 0
         else:
             stale += 1
             if stale >= config.patience:
                 break
-    assert best_metrics is not None
+    assert best[2] is not None
     return TrainResult(
-        best_epoch=best_epoch,
-        val_metrics=best_metrics,
-        state_dict=best_state,
+        best_epoch=best[1],
+        val_metrics=best[2],
+        state_dict=best[3],
         history=history,
         seconds=time.perf_counter() - t_start,
-        compute_seconds=compute,
-        beats_trained=beats,
+        compute_seconds=loop.compute,
+        beats_trained=loop.beats,
         device=str(device),
     )
