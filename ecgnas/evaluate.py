@@ -41,7 +41,10 @@ class Result:
 class Evaluator(Protocol):
     """Scores archs of one space."""
 
-    space: SearchSpace
+    @property
+    def space(self) -> SearchSpace:
+        """The space whose archs this evaluator scores (read-only: an implementation may
+        hold a narrower ``SearchSpace`` subclass, as a plain attribute or a property)."""
 
     def evaluate(self, arch: Arch) -> Result:
         """Evaluate one arch; raise ``ecgnas.errors.EcgnasError`` for archs outside the space."""

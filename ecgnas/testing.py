@@ -31,6 +31,7 @@ import numpy as np
 
 from ecgnas.errors import ConfigError
 from ecgnas.evaluate import Result
+from ecgnas.predictor.base import Scores
 from ecgnas.spaces.base import Arch, SearchSpace
 from ecgnas.spaces.cell import CellSpace
 
@@ -104,7 +105,7 @@ class RidgePredictor:
             x[i, -1] = 1.0
         return x
 
-    def fit(self, archs: Sequence[Arch], scores: Sequence[float]) -> None:
+    def fit(self, archs: Sequence[Arch], scores: Scores) -> None:
         x = self._features(archs)
         y = np.asarray(scores, dtype=np.float64)
         self.coef = np.linalg.solve(x.T @ x + self.alpha * np.eye(x.shape[1]), x.T @ y)
@@ -159,8 +160,7 @@ def kill_run(
 
     run_search(
         fast_strategy(method),
-        # Evaluator.space is a settable protocol attribute, so a CellSpace one does not match
-        killing_evaluator(kill_after),  # type: ignore[arg-type]
+        killing_evaluator(kill_after),
         Budget(max_evals=budget),
         seed,
         log=OptunaRunLog(journal),

@@ -160,8 +160,7 @@ def load_benchmark(config: BenchmarkConfig) -> tuple[Evaluator, Reference]:
         tests = table.values(config.dataset, "test")
         ties = [float(t) for sig, t in zip(signals, tests) if sig >= best.signal]
         ties.remove(best.test_acc)
-        # Evaluator.space is a settable protocol attribute: an NB201Space one does not match
-        return evaluator, Reference(  # type: ignore[return-value]
+        return evaluator, Reference(
             canonical=evaluator.space.canonical(best.arch),
             signal=best.signal,
             test_acc=best.test_acc,
@@ -189,7 +188,7 @@ def load_benchmark(config: BenchmarkConfig) -> tuple[Evaluator, Reference]:
     test = np.nanmean(table101.test_acc, axis=1)
     row = int(np.nanargmax(signal))
     tied = np.flatnonzero(signal >= signal[row])
-    return evaluator101, Reference(  # type: ignore[return-value]  # as above (NB101Space)
+    return evaluator101, Reference(
         canonical=table101.hashes[row].decode("ascii"),
         signal=100.0 * float(signal[row]),
         test_acc=100.0 * float(test[row]),

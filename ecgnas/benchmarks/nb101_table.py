@@ -232,7 +232,7 @@ class NB101Table:
             arrays["test_acc_108_seed0"] = self.test_acc[:, 0]
         if self.flops is not None:
             arrays["flops_thop"] = self.flops
-        atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays))
+        atomic_write(path, lambda fh: np.savez_compressed(fh, allow_pickle=False, **arrays))
 
     @classmethod
     def from_tfrecord(

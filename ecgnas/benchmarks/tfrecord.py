@@ -325,17 +325,22 @@ _EVAL_DOUBLES = {
 
 def decode_evaluation_data(buf: bytes) -> EvaluationData:
     """Decode an ``EvaluationData`` message (``DataError`` if malformed)."""
-    values: dict[str, float | str] = {}
+    doubles: dict[str, float] = {}
+    checkpoint_path = ""
     unpack = _DOUBLE.unpack
     for field, wire, value in iter_fields(buf):
         name = _EVAL_DOUBLES.get(field)
         if name is not None:
-            values[name] = unpack(value)[0] if wire == FIXED64 else _as_double(field, wire, value)
+            # iter_fields yields bytes for every FIXED64 field: the isinstance is for the types
+            if wire == FIXED64 and isinstance(value, bytes):
+                doubles[name] = unpack(value)[0]
+            else:
+                doubles[name] = _as_double(field, wire, value)
         elif field == 6:
             if wire != LENGTH_DELIMITED or not isinstance(value, bytes):
                 raise DataError("protobuf: checkpoint_path should be a string")
-            values["checkpoint_path"] = value.decode("utf-8", errors="replace")
-    return EvaluationData(**values)  # type: ignore[arg-type]
+            checkpoint_path = value.decode("utf-8", errors="replace")
+    return EvaluationData(**doubles, checkpoint_path=checkpoint_path)
 
 
 def decode_model_metrics(buf: bytes) -> ModelMetrics:

@@ -56,7 +56,7 @@ def _checksum(meta: str, arrays: dict[str, np.ndarray]) -> str:
     for key in _ARRAYS:
         arr = np.ascontiguousarray(arrays[key])
         digest.update(f"{key}|{arr.dtype.str}|{arr.shape}".encode())
-        digest.update(memoryview(arr).cast("B"))
+        digest.update(arr.data.cast("B"))
     return digest.hexdigest()
 
 
@@ -84,7 +84,7 @@ def save_entry(
     path: Path, beats: RecordBeats, config: PreprocessConfig, source_digest: str
 ) -> None:
     """Write one record's beats atomically, with meta and checksum."""
-    arrays = {
+    arrays: dict[str, np.ndarray] = {
         "x": np.ascontiguousarray(beats.x, dtype=np.float32),
         "rr": np.ascontiguousarray(beats.rr, dtype=np.float32),
         "y": np.ascontiguousarray(beats.y, dtype=np.int8),
@@ -95,7 +95,9 @@ def save_entry(
     checksum = _checksum(meta, arrays)
     atomic_write(
         path,
-        lambda fh: np.savez(fh, meta=np.array(meta), checksum=np.array(checksum), **arrays),
+        lambda fh: np.savez(
+            fh, allow_pickle=False, meta=np.array(meta), checksum=np.array(checksum), **arrays
+        ),
     )
 
 

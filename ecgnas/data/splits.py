@@ -22,9 +22,10 @@ import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 from ecgnas.data.labels import AAMI_CLASSES, resolve_classes
 from ecgnas.errors import ConfigError
@@ -49,6 +50,10 @@ PACED: Final[tuple[str, ...]] = ("102", "104", "107", "217")
 SPLITS: Final = {"DS1": DS1, "DS2": DS2, "PACED": PACED}
 """Split name -> records."""
 
+#: one record's beat counts per AAMI class (N, S, V, F, Q): a list, or an integer array
+#: such as a value of ``BeatSet.record_class_counts()``
+ClassCounts: TypeAlias = Sequence[int] | npt.NDArray[np.integer]
+
 
 class PatientLeakWarning(UserWarning):
     """A split put beats of the same patient on both sides."""
@@ -62,7 +67,7 @@ class RecordSplit:
     val: tuple[str, ...]
 
 
-def _count_matrix(counts: Mapping[str, Sequence[int]], records: Sequence[str]) -> np.ndarray:
+def _count_matrix(counts: Mapping[str, ClassCounts], records: Sequence[str]) -> np.ndarray:
     missing = [r for r in records if r not in counts]
     if missing:
         raise ConfigError(f"no class counts for record(s) {', '.join(missing)}")
@@ -90,7 +95,7 @@ def _check_fraction(value: float, name: str) -> None:
 
 
 def validation_split(
-    counts: Mapping[str, Sequence[int]],
+    counts: Mapping[str, ClassCounts],
     records: Sequence[str] = DS1,
     *,
     val_fraction: float = 0.2,
@@ -146,7 +151,7 @@ def validation_split(
 
 
 def kfold_splits(
-    counts: Mapping[str, Sequence[int]],
+    counts: Mapping[str, ClassCounts],
     records: Sequence[str] = DS1,
     *,
     k: int = 5,

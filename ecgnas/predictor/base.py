@@ -7,18 +7,22 @@ any monotone transform of its estimate of the true score.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
+import numpy.typing as npt
 
 from ecgnas.spaces.base import Arch
+
+#: true scores for ``Predictor.fit``: a list, or a float array such as ``History.scores()``
+Scores: TypeAlias = Sequence[float] | npt.NDArray[np.floating]
 
 
 @runtime_checkable
 class Predictor(Protocol):
     """Learns from evaluated archs, ranks unevaluated ones."""
 
-    def fit(self, archs: Sequence[Arch], scores: Sequence[float]) -> None:
+    def fit(self, archs: Sequence[Arch], scores: Scores) -> None:
         """(Re)train on all evaluated ``archs`` and their true ``scores`` (higher is better).
 
         Called again with the growing history after each batch of true evaluations; an

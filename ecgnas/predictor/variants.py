@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from ecgnas.errors import ConfigError
+from ecgnas.predictor.base import Scores
 from ecgnas.predictor.finetune import CLFSettings, FittedScorer
 from ecgnas.predictor.pretrain import CLPSettings, Pretrained
 from ecgnas.predictor.registry import PREDICTOR_NAMES, predictor_entry
@@ -160,7 +161,7 @@ class VariantPredictor:
             )
         return FeatureTensors(torch.from_numpy(onehot_features(self.space, archs, self._width)))
 
-    def fit(self, archs: Sequence[Arch], scores: Sequence[float]) -> None:
+    def fit(self, archs: Sequence[Arch], scores: Scores) -> None:
         """Train on the evaluated archs (``ConfigError`` if fewer than 2 or lengths differ)."""
         from ecgnas.predictor.encoder import GINEncoder, torch_threads
         from ecgnas.predictor.finetune import FeatureMLP, fit_scorer

@@ -231,8 +231,10 @@ class BANANAS(PredictorGuided):
 
     def start(self, space: SearchSpace, seed: int) -> None:
         super().start(space, seed)
+        base = self._predictor
+        assert base is not None  # made by PredictorGuided.start
         # the ensemble: the base predictor and members - 1 more, each with its own seed
-        self._members = [self._predictor] + [
+        self._members: list[Predictor] = [base] + [
             self._factory(space, seed * 1009 + k) for k in range(1, self.config.members)
         ]
 

@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ecgnas.data.dataset import BeatSet
 from ecgnas.errors import ConfigError
 from ecgnas.evaluate import DirLike, Evaluator, EvaluatorSpec, Result, evaluator_kind
 from ecgnas.spaces.base import Arch, SearchSpace
 from ecgnas.train.ecg_data import DS1Split, load_ds1_split
 from ecgnas.train.models import ECG_SPACES, build_ecg_model, default_settings
-from ecgnas.train.trainer import TrainConfig, train_classifier
+from ecgnas.train.trainer import BeatArrays, TrainConfig, train_classifier
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,12 @@ class ProxySettings:
         return asdict(self)
 
 
+def _trainer_arrays(beats: BeatSet) -> BeatArrays:
+    """The trainer's inputs of a ``BeatSet`` as prepared: the same arrays, not copies (the
+    window and the six RR columns; search candidates are trained on the default inputs)."""
+    return BeatArrays(x=beats.x, rr=beats.rr, y=beats.y, record=beats.record)
+
+
 class ECGEvaluator:
     """``evaluate(arch)`` trains the arch's network on DS1-train and scores DS1-val macro-F1."""
 
@@ -101,7 +108,11 @@ class ECGEvaluator:
             return build_ecg_model(arch, settings, seed=self.proxy.seed)
 
         result = train_classifier(
-            build, self.data.train, self.data.val, self._config, self.data.classes
+            build,
+            _trainer_arrays(self.data.train),
+            _trainer_arrays(self.data.val),
+            self._config,
+            self.data.classes,
         )
         m = result.val_metrics
         n_params = sum(
