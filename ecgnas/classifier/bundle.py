@@ -45,6 +45,7 @@ from ecgnas.spaces.base import Arch
 if TYPE_CHECKING:
     import torch
 
+    from ecgnas.data.inputs import InputConfig
     from ecgnas.data.preprocess import PreprocessConfig
 
 FORMAT_NAME: Final = "ecgnas-classifier"
@@ -115,11 +116,24 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def preprocessing_contract(config: PreprocessConfig, lead: str = "MLII") -> dict[str, Any]:
-    """The ``preprocessing`` section of a contract for ``config``."""
+def preprocessing_contract(
+    config: PreprocessConfig, lead: str = "MLII", *, inputs: InputConfig | None = None
+) -> dict[str, Any]:
+    """The ``preprocessing`` section of a contract for ``config``; ``inputs`` (the model
+    inputs built from the beats, ``ecgnas.data.inputs``) is recorded when it is not the
+    default, so a bundle without it reads as before."""
     from ecgnas.data.beats import RR_COLUMNS
+    from ecgnas.data.inputs import InputConfig
 
+    extra: dict[str, Any] = {}
+    if inputs is not None and inputs != InputConfig():
+        extra["inputs"] = {
+            "config": inputs.to_json(),
+            "rr_columns": list(inputs.rr_columns),
+            "channels": inputs.n_channels,
+        }
     return {
+        **extra,
         "config": config.to_json(),
         "digest": config.digest(),
         "lead": lead,
@@ -336,6 +350,43 @@ def validate_contract(contract: object, where: str = CONTRACT_FILE) -> None:
         raise DataError(f"{where}: arch {arch.key()} is not valid in space {arch.space!r}")
     if contract["model_settings"].get("n_classes") != len(names):
         raise DataError(f"{where}: model_settings.n_classes disagrees with class_names")
+    _check_inputs(pre, where)
+    _check_ensemble(contract.get("ensemble"), where)
+
+
+def contract_inputs(contract: dict[str, Any]) -> InputConfig:
+    """The ``InputConfig`` a bundle was trained with (the default for bundles without one)."""
+    from ecgnas.data.inputs import InputConfig
+
+    section = contract["preprocessing"].get("inputs")
+    return InputConfig() if section is None else InputConfig.from_json(section["config"])
+
+
+def _check_inputs(pre: dict[str, Any], where: str) -> None:
+    from ecgnas.data.inputs import InputConfig
+
+    section = pre.get("inputs")
+    if section is None:
+        return
+    try:
+        inputs = InputConfig.from_json(section["config"])
+    except (ConfigError, TypeError, KeyError) as exc:
+        raise DataError(f"{where}: bad inputs config ({exc})") from exc
+    if list(section.get("rr_columns", [])) != list(inputs.rr_columns):
+        raise DataError(f"{where}: inputs rr_columns disagree with the inputs config")
+
+
+def _check_ensemble(section: object, where: str) -> None:
+    if section is None:
+        return
+    if not isinstance(section, dict):
+        raise DataError(f"{where}: ensemble must be an object")
+    temps = section.get("temperatures")
+    members = section.get("members")
+    if not isinstance(temps, list) or not isinstance(members, int) or len(temps) != members:
+        raise DataError(f"{where}: ensemble needs members and one temperature per member")
+    if members < 1 or not all(isinstance(t, int | float) and t > 0 for t in temps):
+        raise DataError(f"{where}: ensemble temperatures must be positive numbers")
 
 
 def read_contract(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -1,14 +1,20 @@
-"""Export a classifier bundle to ONNX or TorchScript.
+"""Export a classifier bundle to ONNX, a ``torch.export`` program, or TorchScript.
 
-The exported graph takes ``beats`` float32 ``[B, 1, W]`` and ``rr`` float32 ``[B, 6]``
-(``B`` dynamic; ``W`` and the preprocessing as in the bundle's contract) and returns two
+The exported graph takes ``beats`` float32 ``[B, C, W]`` and ``rr`` float32 ``[B, k]``
+(``B`` dynamic; ``C``, ``k``, ``W`` and the preprocessing as in the bundle's contract: one
+channel and the six RR columns unless ``preprocessing.inputs`` says otherwise; an ensemble
+bundle is one graph whose ``logits`` are the log of its members' averaged calibrated
+probabilities) and returns two
 outputs: ``logits`` ``[B, C]`` and ``probabilities`` ``[B, C]`` = ``softmax(logits / T)``
 with the bundle's temperature. Preprocessing (filters, normalisation, windows, RR features)
 is *not* part of the graph: reproduce it from ``contract.json`` or use ``ecgnas predict``.
 
 ONNX goes through ``torch.onnx.export``: the dynamo exporter (needs ``onnxscript``), else
 the TorchScript-based exporter at opset 17. Both ONNX and ``onnxruntime`` are optional
-(``pip install ecgnas[export]``). Files are written atomically.
+(``pip install ecgnas[export]``). ``torch_export`` saves a ``torch.export`` program
+(``.pt2``; load it with ``torch.export.load(path).module()``), the maintained successor of
+TorchScript; ``torchscript`` stays while torch still supports ``torch.jit`` (deprecated in
+torch 2.13). Files are written atomically.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMATS: Final = ("onnx", "torchscript")
+FORMATS: Final = ("onnx", "torch_export", "torchscript")
 ONNX_OPSET: Final = 17
 INPUT_NAMES: Final = ("beats", "rr")
 OUTPUT_NAMES: Final = ("logits", "probabilities")
@@ -62,7 +68,8 @@ def _example(classifier: Classifier, batch: int = 4) -> tuple:
 
     gen = torch.Generator().manual_seed(0)
     w = classifier.preprocess.window
-    return (torch.randn(batch, 1, w, generator=gen), torch.rand(batch, 6, generator=gen) + 0.5)
+    c, k = classifier.inputs.n_channels, classifier.inputs.n_rr
+    return (torch.randn(batch, c, w, generator=gen), torch.rand(batch, k, generator=gen) + 0.5)
 
 
 @contextmanager
@@ -162,10 +169,28 @@ def export_torchscript(classifier: Classifier, path: str | os.PathLike[str]) -> 
     return target
 
 
+def export_program(classifier: Classifier, path: str | os.PathLike[str]) -> Path:
+    """Write the classifier as a ``torch.export`` program (``torch.export.save``) with a
+    dynamic batch axis."""
+    import torch
+
+    module = calibrated_module(classifier)
+    example = _example(classifier)
+    target = Path(path)
+    batch = torch.export.Dim("batch", min=1)
+    with _quiet_exporter(), torch.no_grad():
+        program = torch.export.export(module, example, dynamic_shapes=({0: batch}, {0: batch}))
+    with atomic_path(target) as tmp:
+        torch.export.save(program, str(tmp))
+    return target
+
+
 def export(classifier: Classifier, fmt: str, path: str | os.PathLike[str]) -> Path:
-    """Export in ``fmt`` (``onnx`` or ``torchscript``); ``ConfigError`` for another format."""
+    """Export in ``fmt`` (``FORMATS``); ``ConfigError`` for another format."""
     if fmt == "onnx":
         return export_onnx(classifier, path)
+    if fmt == "torch_export":
+        return export_program(classifier, path)
     if fmt == "torchscript":
         return export_torchscript(classifier, path)
     raise ConfigError(f"unknown export format {fmt!r} (choose {', '.join(FORMATS)})")

@@ -90,26 +90,43 @@ class FitResult:
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
     tuned_from: dict[str, Any] | None = None
+    ensemble: dict[str, Any] | None = None
+    """For a cross-validation ensemble: ``members``, ``temperatures`` (one per member) and
+    ``fold_val_records``; ``None`` for a single model."""
 
     def build_model(self) -> nn.Module:
-        """The trained model (eval mode, CPU)."""
+        """The trained model (eval mode, CPU): one network, or the ensemble of the folds."""
         from ecgnas.train.models import build_ecg_model
 
-        model = build_ecg_model(self.arch, self.settings)
+        if self.ensemble is not None:
+            from ecgnas.classifier.ensemble import build_ensemble
+
+            model = build_ensemble(self.arch, self.settings, self.ensemble["temperatures"])
+        else:
+            model = build_ecg_model(self.arch, self.settings)
         model.load_state_dict(self.state_dict)
         return model.eval()
 
 
-def _logits(model: nn.Module, beats: BeatSet, batch_size: int) -> np.ndarray:
+def logits_of(model: nn.Module, x: np.ndarray, rr: np.ndarray, batch_size: int) -> np.ndarray:
+    """float64 [n, C] outputs of ``model`` (eval mode, no grad) for model inputs ``x``, ``rr``."""
     import torch
 
     from ecgnas.train.trainer import predict_logits
 
     with torch.inference_mode():
         out = predict_logits(
-            model, torch.from_numpy(beats.x), torch.from_numpy(beats.rr), batch_size
+            model,
+            torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
+            torch.from_numpy(np.ascontiguousarray(rr, dtype=np.float32)),
+            batch_size,
         )
     return out.numpy().astype(np.float64)
+
+
+def _logits(model: nn.Module, beats: BeatSet, setup: Setup) -> np.ndarray:
+    arrays = as_arrays(beats, setup.inputs)
+    return logits_of(model, arrays.x, arrays.rr, setup.eval_batch_size)
 
 
 def fit_final(
@@ -124,13 +141,29 @@ def fit_final(
     beats: BeatSet | None = None,
     tuned_from: dict[str, Any] | None = None,
 ) -> FitResult:
-    """Train on DS1-train records, early-stop and fit ``T`` on DS1-val records (step 1).
+    """Train on DS1-train records, early-stop and fit ``T`` on DS1-val records (step 1);
+    with ``setup.final == "ensemble"``, the DS1 cross-validation ensemble instead
+    (``ecgnas.classifier.cv.fit_ensemble``).
 
     Reads DS1 only. ``beats`` may pass DS1 beats already loaded with ``setup``. Raises what
     the data layer and trainer raise (``DataError``, ``ConfigError``).
     """
     from ecgnas.train.trainer import train_classifier
 
+    if setup.final == "ensemble":
+        from ecgnas.classifier.cv import fit_ensemble
+
+        return fit_ensemble(
+            arch,
+            hyperparams,
+            setup,
+            seed,
+            beats=beats,
+            data_dir=data_dir,
+            cache_dir=cache_dir,
+            device=device,
+            tuned_from=tuned_from,
+        )
     t0 = time.perf_counter()
     setup_h = replace(setup, cv="holdout")
     beats = beats if beats is not None else load_ds1(setup_h, data_dir, cache_dir)
@@ -148,7 +181,11 @@ def fit_final(
         len(val_set),
     )
     result = train_classifier(
-        build, as_arrays(train_set), as_arrays(val_set), config, setup.classes
+        build,
+        as_arrays(train_set, setup.inputs),
+        as_arrays(val_set, setup.inputs),
+        config,
+        setup.classes,
     )
     fit = FitResult(
         arch=arch,
@@ -169,7 +206,7 @@ def fit_final(
         history=result.history,
         tuned_from=tuned_from,
     )
-    val_logits = _logits(fit.build_model(), val_set, setup.eval_batch_size)
+    val_logits = _logits(fit.build_model(), val_set, setup)
     temperature = fit_temperature(val_logits, val_set.y)
     fit.temperature = temperature
     fit.val_calibration = {
@@ -246,7 +283,7 @@ def evaluate_ds2(
         cache_dir=cache_dir,
         allowed=DS2,
     )
-    logits = _logits(fit.build_model(), beats, fit.setup.eval_batch_size)
+    logits = _logits(fit.build_model(), beats, fit.setup)
     pred = logits.argmax(axis=1)
     classes = fit.setup.classes
     index5 = np.asarray([AAMI5.index(c) for c in classes])
@@ -287,13 +324,14 @@ def contract_for(fit: FitResult, test: TestEvaluation | None, name: str) -> dict
         "name": name,
         "arch": fit.arch.to_json(),
         "model_settings": fit.settings,
-        "preprocessing": preprocessing_contract(fit.setup.preprocess),
+        "preprocessing": preprocessing_contract(fit.setup.preprocess, inputs=fit.setup.inputs),
         "class_names": list(fit.setup.classes),
         "temperature": fit.temperature,
         "metrics": metrics,
         "training": training_json(fit),
         "versions": package_versions(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        **({"ensemble": fit.ensemble} if fit.ensemble is not None else {}),
     }
 
 

@@ -48,7 +48,13 @@ def load_classifier(path: str | os.PathLike[str] | None = None) -> Classifier:
     state = read_weights(bundle, contract)
     arch = Arch.from_json(contract["arch"])
     try:
-        model = build_ecg_model(arch, contract["model_settings"])
+        if "ensemble" in contract:
+            from ecgnas.classifier.ensemble import build_ensemble
+
+            temps = contract["ensemble"]["temperatures"]
+            model = build_ensemble(arch, contract["model_settings"], temps)
+        else:
+            model = build_ecg_model(arch, contract["model_settings"])
     except (ConfigError, TypeError) as exc:
         raise DataError(f"{bundle}: cannot build the model ({exc})") from exc
     try:
@@ -160,9 +166,11 @@ class _Beats:
 
 class Classifier:
     """A loaded bundle: ``model`` (eval mode, CPU), ``contract``, ``temperature``, ``classes``,
-    ``preprocess`` (the training ``PreprocessConfig``)."""
+    ``preprocess`` (the training ``PreprocessConfig``), ``inputs`` (the ``InputConfig`` that
+    turns prepared beats into model inputs)."""
 
     def __init__(self, path: Path, contract: Mapping[str, Any], model: nn.Module) -> None:
+        from ecgnas.classifier.bundle import contract_inputs
         from ecgnas.data.preprocess import PreprocessConfig
 
         self.path = path
@@ -173,6 +181,7 @@ class Classifier:
         self.preprocess = PreprocessConfig.from_json(contract["preprocessing"]["config"])
         self.lead = str(contract["preprocessing"]["lead"])
         self.arch = Arch.from_json(contract["arch"])
+        self.inputs = contract_inputs(dict(contract))
 
     @property
     def name(self) -> str:
@@ -181,15 +190,36 @@ class Classifier:
     def __repr__(self) -> str:
         return f"Classifier({self.name!r}, arch={self.arch.key()}, T={self.temperature:.3f})"
 
+    def model_inputs(
+        self, x: np.ndarray, rr: np.ndarray, record: str = "record"
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The model inputs (``ecgnas.data.inputs.build_inputs`` with the bundle's
+        ``InputConfig``) of one recording's prepared beats, in time order: windows
+        ``x [n, 1, W]`` and the six RR columns ``rr [n, 6]``."""
+        from ecgnas.data.inputs import InputConfig, build_inputs
+
+        if self.inputs == InputConfig() or len(x) == 0:
+            return x, rr
+        return build_inputs(
+            x,
+            rr,
+            np.full(len(x), record),
+            fs=self.preprocess.fs,
+            r_index=self.preprocess.window_before,
+            config=self.inputs,
+        )
+
     def logits(self, x: np.ndarray, rr: np.ndarray, batch_size: int = 128) -> np.ndarray:
-        """Raw logits float32 ``[n, C]`` for beat windows ``x [n, 1, W]`` and RR ``[n, 6]``."""
+        """Raw logits float32 ``[n, C]`` for model inputs ``x [n, channels, W]`` and
+        ``rr [n, k]`` (``model_inputs`` makes them from prepared beats)."""
         import torch
 
         x = np.ascontiguousarray(x, dtype=np.float32)
         rr = np.ascontiguousarray(rr, dtype=np.float32)
-        if x.ndim != 3 or x.shape[1:] != (1, self.preprocess.window) or rr.shape != (len(x), 6):
+        shape = (self.inputs.n_channels, self.preprocess.window)
+        if x.ndim != 3 or x.shape[1:] != shape or rr.shape != (len(x), self.inputs.n_rr):
             raise ConfigError(
-                f"expected beats [n, 1, {self.preprocess.window}] and rr [n, 6], "
+                f"expected beats [n, {shape[0]}, {shape[1]}] and rr [n, {self.inputs.n_rr}], "
                 f"got {x.shape} and {rr.shape}"
             )
         out = np.zeros((len(x), len(self.classes)), dtype=np.float32)
@@ -250,9 +280,8 @@ class Classifier:
             )
         beats = self._reference_beats(data) if mode == "reference" else self._detector_beats(data)
         n_classes = len(self.classes)
-        logits = (
-            self.logits(beats.x, beats.rr) if len(beats.x) else np.zeros((0, n_classes), np.float32)
-        )
+        x_in, rr_in = self.model_inputs(beats.x, beats.rr, data.name)
+        logits = self.logits(x_in, rr_in) if len(beats.x) else np.zeros((0, n_classes), np.float32)
         return BeatPredictions(
             record=data.name,
             sample=beats.sample,

@@ -15,9 +15,11 @@ weights are computed on the full training set, so subsampling does not change th
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from ecgnas.data.inputs import InputConfig
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from ecgnas.train.trainer import BeatArrays, TrainConfig
 
 CV_MODES: Final = ("holdout", "kfold")
+FINAL_MODES: Final = ("holdout", "ensemble")
 LOSSES: Final = ("weighted_ce", "focal")
 
 
@@ -87,8 +90,12 @@ class Setup:
     inputs: what the model sees of each beat (``ecgnas.data.inputs.InputConfig``: RR feature
         set, morphology, derivative and context channels, polarity).
     classes: the model's classes (N, S, V, F).
-    cv: ``"holdout"`` (one record-wise validation split) or ``"kfold"`` (``folds`` folds;
-        tuning only: final training always uses the holdout split).
+    cv: ``"holdout"`` (one record-wise validation split) or ``"kfold"`` (``folds`` folds,
+        the pooled out-of-fold objective of ``ecgnas.classifier.cv``).
+    final: the final model: ``"holdout"`` (one model, early-stopped and calibrated on the
+        holdout split's DS1-val records) or ``"ensemble"`` (the ``folds`` fold models of
+        DS1 cross-validation, each calibrated on its held-out records, probabilities
+        averaged: ``ecgnas.classifier.cv.fit_ensemble``).
     val_fraction: share of DS1 records held out (holdout; 5 of 22 records at 0.2).
     split_seed: seed of the record-wise split (fixed across training seeds).
     max_majority: N beats per epoch (a fresh random subset each epoch), None for all.
@@ -101,6 +108,7 @@ class Setup:
     inputs: InputConfig = field(default_factory=InputConfig)
     classes: tuple[str, ...] = AAMI4
     cv: str = "holdout"
+    final: str = "holdout"
     folds: int = 5
     val_fraction: float = 0.2
     split_seed: int = 0
@@ -113,7 +121,9 @@ class Setup:
     def __post_init__(self) -> None:
         if self.cv not in CV_MODES:
             raise ConfigError(f"cv must be one of {', '.join(CV_MODES)}, got {self.cv!r}")
-        if self.cv == "kfold" and self.folds < 2:
+        if self.final not in FINAL_MODES:
+            raise ConfigError(f"final must be one of {', '.join(FINAL_MODES)}, got {self.final!r}")
+        if (self.cv == "kfold" or self.final == "ensemble") and self.folds < 2:
             raise ConfigError(f"k-fold needs at least 2 folds, got {self.folds}")
         if self.max_majority is not None and self.max_majority < 1:
             raise ConfigError(f"max_majority must be >= 1 or None, got {self.max_majority}")
@@ -253,6 +263,24 @@ def as_arrays(beats: BeatSet, inputs: InputConfig | None = None) -> BeatArrays:
         config=inputs,
     )
     return BeatArrays(x=x, rr=rr, y=beats.y, record=beats.record)
+
+
+def read_setup(path: str | os.PathLike[str]) -> Setup:
+    """A ``Setup`` from a JSON file of its fields (missing fields take defaults); one-line
+    ``ConfigError`` for a missing file, bad JSON or a bad field."""
+    file = Path(path)
+    try:
+        obj = json.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read setup file {file}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise ConfigError(f"{file}: not valid JSON ({exc})") from exc
+    if not isinstance(obj, dict):
+        raise ConfigError(f"{file}: a setup file holds one JSON object")
+    try:
+        return Setup.from_json(obj)
+    except TypeError as exc:
+        raise ConfigError(f"{file}: {exc}") from exc
 
 
 def with_overrides(setup: Setup, **changes: Any) -> Setup:

@@ -178,7 +178,11 @@ def render_report(fit: FitResult, test: TestEvaluation, name: str, command: str)
         *_ds2_sections(test, name),
         *_per_record_section(test),
         *_calibration_section(fit, test, name),
-        "## DS1-validation (early stopping set, not a test)",
+        (
+            "## DS1 cross-validation (pooled out-of-fold, not a test)"
+            if fit.ensemble is not None
+            else "## DS1-validation (early stopping set, not a test)"
+        ),
         "",
         f"DS1-validation {summary_line(fit.val_metrics)}.",
         "",
@@ -186,6 +190,27 @@ def render_report(fit: FitResult, test: TestEvaluation, name: str, command: str)
         "",
     ]
     return "\n".join(lines)
+
+
+def _training_line(fit: FitResult) -> str:
+    if fit.ensemble is not None:
+        folds = "; ".join(",".join(v) for v in fit.ensemble["fold_val_records"])
+        temps = ", ".join(f"{t:.2f}" for t in fit.ensemble["temperatures"])
+        return (
+            f"- Training: an ensemble of {fit.ensemble['members']} models, one per record-wise "
+            f"DS1 fold (held-out records per fold: {folds}); each trained "
+            f"{fit.epochs_run} epochs on the other folds ({sum(fit.train_counts):,} DS1 beats "
+            f"in all, N subsampled to {fit.setup.max_majority} per epoch) and calibrated on "
+            f"its held-out records (T = {temps}); DS1 figures below are pooled out-of-fold; "
+            f"{fit.seconds:.0f} s on CPU."
+        )
+    return (
+        f"- Training: DS1 records {', '.join(fit.split.train)} "
+        f"({sum(fit.train_counts):,} beats, N subsampled to {fit.setup.max_majority} per "
+        f"epoch); early stopping and temperature on held-out DS1 records "
+        f"{', '.join(fit.split.val)} ({sum(fit.val_counts):,} beats); best epoch "
+        f"{fit.best_epoch} of {fit.epochs_run} run; {fit.seconds:.0f} s on CPU."
+    )
 
 
 def _report_header(fit: FitResult, name: str, command: str) -> list[str]:
@@ -202,11 +227,7 @@ def _report_header(fit: FitResult, name: str, command: str) -> list[str]:
             if fit.tuned_from
             else " (defaults, not tuned)"
         ),
-        f"- Training: DS1 records {', '.join(fit.split.train)} "
-        f"({sum(fit.train_counts):,} beats, N subsampled to {fit.setup.max_majority} per "
-        f"epoch); early stopping and temperature on held-out DS1 records "
-        f"{', '.join(fit.split.val)} ({sum(fit.val_counts):,} beats); best epoch "
-        f"{fit.best_epoch} of {fit.epochs_run} run; {fit.seconds:.0f} s on CPU.",
+        _training_line(fit),
         "- No DS2 beat influenced training, early stopping, tuning or calibration; DS2 was "
         "classified once, after training.",
         "",

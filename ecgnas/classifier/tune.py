@@ -241,7 +241,10 @@ def tune(
             storage_label,
         )
         parts = [
-            (as_arrays(beats.select_records(s.train)), as_arrays(beats.select_records(s.val)))
+            (
+                as_arrays(beats.select_records(s.train), setup.inputs),
+                as_arrays(beats.select_records(s.val), setup.inputs),
+            )
             for s in splits
         ]
         objective = _objective(arch, setup, seed, device, parts)
@@ -298,45 +301,98 @@ def _objective(
     device: str,
     parts: list[tuple[BeatArrays, BeatArrays]],
 ) -> Callable[[optuna.Trial], float]:
-    """The study's objective: mean best-epoch DS1-validation macro-F1 over ``parts``
-    (one holdout split, or k folds), reporting to the pruner as it goes."""
+    """The study's objective, on DS1 only.
+
+    Holdout (one part): the best-epoch DS1-validation macro-F1, reported to the pruner
+    each epoch. k-fold: each fold trains for exactly the trial's epochs
+    (``select="last"``) and the value is the macro-F1 of the out-of-fold predictions
+    pooled over the folds (``ecgnas.classifier.cv``), reported after each fold.
+    """
+    from ecgnas.classifier.cv import FOLD_SEED_STRIDE
+
+    def objective(trial: optuna.Trial) -> float:
+        hp = suggest(trial, setup)
+        t0 = time.perf_counter()
+        if len(parts) == 1:
+            value = _holdout_value(trial, arch, hp, setup, seed, device, parts[0])
+        else:
+            value = _pooled_value(trial, arch, hp, setup, seed, device, parts, FOLD_SEED_STRIDE)
+        trial.set_user_attr("seconds", time.perf_counter() - t0)
+        log.info("trial %d: DS1 objective %.4f (%s)", trial.number, value, hp)
+        return value
+
+    return objective
+
+
+def _holdout_value(
+    trial: optuna.Trial,
+    arch: Arch,
+    hp: Hyperparams,
+    setup: Setup,
+    seed: int,
+    device: str,
+    part: tuple[BeatArrays, BeatArrays],
+) -> float:
     import optuna
 
     from ecgnas.train.trainer import train_classifier
 
-    def objective(trial: optuna.Trial) -> float:
-        hp = suggest(trial, setup)
-        config = train_config(hp, setup, seed, device)
-        build = model_factory(arch, model_settings(arch, setup, hp.dropout), hp.dropout, seed)
-        scores: list[float] = []
-        t0 = time.perf_counter()
-        for fold, (train_part, val_part) in enumerate(parts):
-            best = -math.inf
+    config = train_config(hp, setup, seed, device)
+    build = model_factory(arch, model_settings(arch, setup, hp.dropout), hp.dropout, seed)
+    best = -math.inf
 
-            def report(epoch: int, row: dict[str, float]) -> None:
-                nonlocal best
-                best = max(best, row["val_macro_f1"])
-                if len(parts) == 1:
-                    trial.report(best, epoch)
-                    if trial.should_prune():
-                        raise optuna.TrialPruned(f"pruned at epoch {epoch}")
+    def report(epoch: int, row: dict[str, float]) -> None:
+        nonlocal best
+        best = max(best, row["val_macro_f1"])
+        trial.report(best, epoch)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at epoch {epoch}")
 
-            result = train_classifier(
-                build, train_part, val_part, config, setup.classes, progress=report
-            )
-            scores.append(result.score)
-            trial.set_user_attr(f"fold{fold}_best_epoch", result.best_epoch)
-            if len(parts) > 1:
-                trial.report(float(np.mean(scores)), fold)
-                if fold < len(parts) - 1 and trial.should_prune():
-                    raise optuna.TrialPruned(f"pruned after fold {fold}")
-        trial.set_user_attr("seconds", time.perf_counter() - t0)
-        trial.set_user_attr("fold_scores", scores)
-        value = float(np.mean(scores))
-        log.info("trial %d: DS1-val macro-F1 %.4f (%s)", trial.number, value, hp)
-        return value
+    result = train_classifier(build, part[0], part[1], config, setup.classes, progress=report)
+    trial.set_user_attr("fold0_best_epoch", result.best_epoch)
+    trial.set_user_attr("fold_scores", [result.score])
+    return result.score
 
-    return objective
+
+def _pooled_value(
+    trial: optuna.Trial,
+    arch: Arch,
+    hp: Hyperparams,
+    setup: Setup,
+    seed: int,
+    device: str,
+    parts: list[tuple[BeatArrays, BeatArrays]],
+    stride: int,
+) -> float:
+    import optuna
+
+    from ecgnas.classifier.cv import fit_fold
+    from ecgnas.data.splits import RecordSplit
+    from ecgnas.train.metrics import classification_metrics
+
+    ys: list[np.ndarray] = []
+    preds: list[np.ndarray] = []
+    scores: list[float] = []
+    value = 0.0
+    for fold, (train_part, val_part) in enumerate(parts):
+        split = RecordSplit(
+            train=tuple(sorted(set(train_part.record.tolist()))),
+            val=tuple(sorted(set(val_part.record.tolist()))),
+        )
+        fit = fit_fold(
+            arch, hp, setup, seed * stride + fold, train_part, val_part, split, device=device
+        )
+        ys.append(val_part.y)
+        preds.append(fit.val_logits.argmax(axis=1))
+        scores.append(float(fit.val_metrics.macro_f1))
+        pooled = classification_metrics(np.concatenate(ys), np.concatenate(preds), setup.classes)
+        value = 0.0 if math.isnan(pooled.macro_f1) else float(pooled.macro_f1)
+        trial.report(value, fold)
+        if fold < len(parts) - 1 and trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after fold {fold}")
+    trial.set_user_attr("fold_scores", scores)
+    trial.set_user_attr("pooled_f1", dict(zip(pooled.class_names, pooled.f1.tolist())))
+    return value
 
 
 def _run_trials(

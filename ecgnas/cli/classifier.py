@@ -6,7 +6,7 @@ wfdb) happen inside the commands.
 * ``ecgnas tune (--arch ARCH | --run RUN_DIR) --trials N [--storage URL] [--out DIR]``
 * ``ecgnas train (--arch ARCH | --run RUN_DIR | --tuned TUNE_DIR) [--seed S] [--out BUNDLE]``
 * ``ecgnas predict RECORD [--bundle DIR] [--rpeaks reference|detector] [--out beats.csv]``
-* ``ecgnas export [--bundle DIR] --format onnx|torchscript --out FILE``
+* ``ecgnas export [--bundle DIR] --format onnx|torch_export|torchscript --out FILE``
 """
 
 from __future__ import annotations
@@ -51,6 +51,12 @@ def _command_line() -> str:
     return "ecgnas " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
+SETUP_HELP = (
+    "JSON file of recipe settings (ecgnas.classifier.recipe.Setup: preprocess, inputs, "
+    "final = holdout|ensemble, folds, ...)."
+)
+
+
 def tune_cmd(
     arch: str | None = typer.Option(
         None, "--arch", help="Arch: ecg1d:o1,...,o6, JSON, or 'manual' (the baseline)."
@@ -72,17 +78,21 @@ def tune_cmd(
     max_epochs: int = typer.Option(10, "--max-epochs", help="Upper bound of tuned epochs."),
     patience: int = typer.Option(4, "--patience", help="Early-stopping patience (epochs)."),
     pruner: str = typer.Option("median", "--pruner", help="median, hyperband or none."),
+    setup_file: Path | None = typer.Option(None, "--setup", help=SETUP_HELP),
     threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch default)."),
     data_dir: str | None = data_dir_option(),
     cache_dir: str | None = cache_dir_option(),
 ) -> None:
     """Tune the final model's training hyperparameters with Optuna on DS1 (never DS2)."""
-    from ecgnas.classifier.recipe import Setup
+    from dataclasses import replace
+
+    from ecgnas.classifier.recipe import Setup, read_setup
     from ecgnas.classifier.tune import tune
 
     chosen = resolve_arch(arch, run)
     _threads(threads)
-    setup = Setup(
+    setup = replace(
+        read_setup(setup_file) if setup_file is not None else Setup(),
         cv=cv,
         folds=folds,
         max_majority=max_majority or None,
@@ -127,26 +137,33 @@ def train_cmd(
     max_majority: int | None = typer.Option(
         None, "--max-majority", help="N beats per epoch (default: the tuned setup's, 4000)."
     ),
+    setup_file: Path | None = typer.Option(
+        None, "--setup", help=SETUP_HELP + " Not with --tuned (the study's setup is used)."
+    ),
     threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch default)."),
     data_dir: str | None = data_dir_option(),
     cache_dir: str | None = cache_dir_option(),
 ) -> None:
-    """Retrain on DS1, fit the temperature on held-out DS1 records, evaluate once on DS2."""
+    """Retrain on DS1 (one model, or the DS1-CV ensemble with final=ensemble), calibrate on
+    held-out DS1 records, evaluate once on DS2."""
     from ecgnas.classifier.final import evaluate_ds2, fit_final, write_final
-    from ecgnas.classifier.recipe import Hyperparams, Setup, with_overrides
+    from ecgnas.classifier.recipe import Hyperparams, Setup, read_setup, with_overrides
     from ecgnas.classifier.report import summary_line
     from ecgnas.classifier.tune import read_tuned
 
     given = sum(x is not None for x in (arch, run, tuned))
     if given != 1:
         raise ConfigError("give exactly one of --arch, --run and --tuned")
+    if tuned is not None and setup_file is not None:
+        raise ConfigError("--setup cannot be used with --tuned (the study's setup is used)")
     tuned_from: dict[str, Any] | None = None
     if tuned is not None:
         t = read_tuned(tuned)
         chosen, params, setup = t.arch, t.params, t.setup
         tuned_from = {"source": str(t.source), "best_value": t.best_value, "seed": t.seed}
     else:
-        chosen, params, setup = resolve_arch(arch, run), Hyperparams(), Setup()
+        base = read_setup(setup_file) if setup_file is not None else Setup()
+        chosen, params, setup = resolve_arch(arch, run), Hyperparams(), base
     if max_majority is not None:
         setup = with_overrides(setup, max_majority=max_majority or None)
     _threads(threads)
@@ -255,7 +272,9 @@ def predict_cmd(
 
 
 def export_cmd(
-    fmt: str = typer.Option(..., "--format", help="onnx or torchscript."),
+    fmt: str = typer.Option(
+        ..., "--format", help="onnx, torch_export (a torch.export program, .pt2) or torchscript."
+    ),
     out: Path = typer.Option(..., "--out", help="File to write."),
     bundle: Path | None = typer.Option(
         None, "--bundle", help="Classifier bundle dir (default: the shipped one)."

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LOSSES = ("ce", "weighted_ce", "focal")
+SELECT_MODES = ("best", "last")
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,11 @@ class TrainConfig:
     (proxy training for search). ``augment``: strength in [0, 1] of random amplitude scaling
     (±20 %·s), additive Gaussian noise (std 0.05·s of the normalised signal) and baseline
     offset (±0.1·s). ``device``: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``,
-    ``"cuda:1"``...; ``amp`` enables bfloat16 autocast on CUDA only.
+    ``"cuda:1"``...; ``amp`` enables bfloat16 autocast on CUDA only. ``select``: ``"best"``
+    keeps the weights of the best validation epoch and stops after ``patience`` epochs
+    without a better one; ``"last"`` trains every epoch and keeps the last weights (the
+    validation set is then only watched, so it stays an honest held-out estimate, as in
+    cross-validation).
     """
 
     epochs: int = 20
@@ -83,8 +88,13 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True
     eval_batch_size: int = 2048
+    select: str = "best"
 
     def __post_init__(self) -> None:
+        if self.select not in SELECT_MODES:
+            raise ConfigError(
+                f"select must be one of {', '.join(SELECT_MODES)}, got {self.select!r}"
+            )
         if self.loss not in LOSSES:
             raise ConfigError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
         if self.epochs < 1 or self.batch_size < 1:
@@ -369,10 +379,11 @@ def train_classifier(
         if progress is not None:
             progress(epoch, row)
         log.debug("epoch %d loss %.4f val macro-F1 %.4f", epoch, row["train_loss"], f1)
-        if f1 > best[0]:
+        last = epoch == config.epochs - 1
+        if (config.select == "best" and f1 > best[0]) or (config.select == "last" and last):
             state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
             best, stale = (f1, epoch, metrics, state), 0
-        else:
+        elif config.select == "best":
             stale += 1
             if stale >= config.patience:
                 break
