@@ -35,9 +35,9 @@ def _progress(label: str) -> Iterator[Callable[[int, int, str], None] | None]:
             bar = typer.progressbar(length=total, label=label, file=sys.stderr)
             bar.__enter__()
             state["bar"] = bar
-        bar.update(1)  # type: ignore[attr-defined]
+        bar.update(1)  # type: ignore[attr-defined]  # a click ProgressBar kept as object
         if done == total:
-            bar.__exit__(None, None, None)  # type: ignore[attr-defined]
+            bar.__exit__(None, None, None)  # type: ignore[attr-defined]  # as above
             state.pop("bar")
 
     try:
@@ -45,7 +45,7 @@ def _progress(label: str) -> Iterator[Callable[[int, int, str], None] | None]:
     finally:
         bar = state.get("bar")
         if bar is not None:
-            bar.__exit__(None, None, None)  # type: ignore[attr-defined]
+            bar.__exit__(None, None, None)  # type: ignore[attr-defined]  # as above
 
 
 @app.command("download")
@@ -92,7 +92,7 @@ def info(
         rpeaks=rpeaks,  # type: ignore[arg-type]  # validated by the config
         baseline=baseline,
         bandpass=bandpass,
-        normalize=normalize,  # type: ignore[arg-type]
+        normalize=normalize,  # type: ignore[arg-type]  # as above
     )
     with _progress("preparing records") as progress:
         summaries = summarize_mitbih(
@@ -121,7 +121,7 @@ def record(
     from ecgnas.data.preprocess import PreprocessConfig
     from ecgnas.data.splits import SPLITS
 
-    config = PreprocessConfig(rpeaks=rpeaks)  # type: ignore[arg-type]
+    config = PreprocessConfig(rpeaks=rpeaks)  # type: ignore[arg-type]  # a str; the config checks it
     (beats,) = prepare_records([name], config, data_dir=data_dir, cache_dir=cache_dir)
     split = next((s for s, recs in SPLITS.items() if beats.record in recs), "?")
     s = beats.stats

@@ -32,6 +32,7 @@ def info(
     import numpy as np
 
     from ecgnas.spaces.cell import CellSpace
+    from ecgnas.spaces.nb201 import NB201Space
     from ecgnas.spaces.registry import get_space
 
     space = get_space(name)
@@ -47,8 +48,8 @@ def info(
     }
     if isinstance(space, CellSpace):
         report["graph_note"] = "one node per edge whose op is not 'none', plus input and output"
-    if space.name == "nb201":
-        report["example_string"] = space.to_string(arch)  # type: ignore[attr-defined]
+    if isinstance(space, NB201Space):
+        report["example_string"] = space.to_string(arch)
     report.update(_params(space.name, arch, data_dir))
 
     if as_json:

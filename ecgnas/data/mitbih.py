@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
@@ -148,17 +148,18 @@ def _require_files(name: str, directory: Path, extensions: Iterable[str]) -> Non
             raise DataError(f"record {name}: missing {name}.{ext} in {directory}")
 
 
-def _check_dat_sizes(name: str, directory: Path, header: object) -> None:
-    """Raise ``DataError`` when a signal file is shorter than its header says."""
+def _check_dat_sizes(name: str, directory: Path, header: Any) -> None:
+    """Raise ``DataError`` when a signal file is shorter than its header says (``header``: a
+    ``wfdb.Record`` from ``rdheader``; wfdb has no type information, hence ``Any``)."""
     sig_len = getattr(header, "sig_len", None)
     if not sig_len:
         return
     per_file: dict[str, list[tuple[str, int, int]]] = {}
-    offsets = header.byte_offset or [None] * header.n_sig  # type: ignore[attr-defined]
-    spf = header.samps_per_frame or [1] * header.n_sig  # type: ignore[attr-defined]
+    offsets = header.byte_offset or [None] * header.n_sig
+    spf = header.samps_per_frame or [1] * header.n_sig
     for fname, fmt, off, frames in zip(
-        header.file_name,  # type: ignore[attr-defined]
-        header.fmt,  # type: ignore[attr-defined]
+        header.file_name,
+        header.fmt,
         offsets,
         spf,
         strict=True,
