@@ -44,7 +44,7 @@ def ensemble_net(members: Sequence[nn.Module], temperatures: Sequence[float]) ->
             self.register_buffer("inv_temperature", inv)
 
         def forward(self, beats: torch.Tensor, rr: torch.Tensor) -> torch.Tensor:
-            inv = self.inv_temperature
+            inv = self.get_buffer("inv_temperature")
             probs = torch.stack(
                 [
                     torch.softmax(m(beats, rr).float() * inv[i], dim=1)
