@@ -96,7 +96,7 @@ def run_ecg_search(
     run and ``resume`` is false, or when settings differ on resume.
     """
     from ecgnas.search import make_strategy
-    from ecgnas.spaces.registry import get_space
+    from ecgnas.spaces.registry import ECG_SPACE_NAMES, get_space
     from ecgnas.train.ecg_data import load_ds1_split
     from ecgnas.train.ecg_evaluator import ECGEvaluator
 
@@ -104,9 +104,10 @@ def run_ecg_search(
     journal = run_dir / JOURNAL_NAME
     if storage is None:  # with a database, the study itself says whether a run exists
         _check_run_dir(run_dir, journal, resume)
-    if settings.space not in ("ecg1d", "manual"):
+    if settings.space not in ECG_SPACE_NAMES:
         raise ConfigError(
-            f"the mitbih search needs an ECG space (ecg1d or manual), got {settings.space!r}"
+            f"the mitbih search needs an ECG space ({', '.join(ECG_SPACE_NAMES)}), "
+            f"got {settings.space!r}"
         )
     run_dir.mkdir(parents=True, exist_ok=True)
 

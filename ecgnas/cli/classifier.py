@@ -59,7 +59,7 @@ SETUP_HELP = (
 
 def tune_cmd(
     arch: str | None = typer.Option(
-        None, "--arch", help="Arch: ecg1d:o1,...,o6, JSON, or 'manual' (the baseline)."
+        None, "--arch", help="Arch: ecg1d:o1,...,o6, JSON, or 'manual' / 'tiny' (the baselines)."
     ),
     run: Path | None = typer.Option(None, "--run", help="Search run dir with result.json."),
     trials: int = typer.Option(..., "--trials", help="Total finished trials wanted (resumes)."),
@@ -123,7 +123,7 @@ def tune_cmd(
 
 
 def train_cmd(
-    arch: str | None = typer.Option(None, "--arch", help="Arch (ecg1d:..., JSON or manual)."),
+    arch: str | None = typer.Option(None, "--arch", help="Arch (ecg1d:..., JSON, manual or tiny)."),
     run: Path | None = typer.Option(None, "--run", help="Search run dir with result.json."),
     tuned: Path | None = typer.Option(None, "--tuned", help="Tuning dir with tune.json."),
     seed: int = typer.Option(0, "--seed", help="Training seed (init, batch order)."),

@@ -1,8 +1,9 @@
 """``ecgnas space ...``: inspect search spaces.
 
-``ecgnas space info nb201|nb101|ecg1d|manual [--seed N] [--data-dir DIR] [--json]`` prints the
-space's size, its ops, the widths of both encodings and an example arch with its parameter
-count (ecg1d: the network built at the default ``ECGModelConfig``; nb201: ``params_M_c10``
+``ecgnas space info nb201|nb101|ecg1d|manual|tiny [--seed N] [--data-dir DIR] [--json]``
+prints the space's size, its ops, the widths of both encodings and an example arch with its
+parameter count (ecg1d: the network built at the default ``ECGModelConfig``; manual, tiny:
+the baseline CNN with 4 classes and 6 RR features; nb201: ``params_M_c10``
 from ``nasbench/nb201.csv.gz``; nb101: ``trainable_params`` from ``nasbench/nb101.npz``; a
 missing table prints "unavailable" with the reason).
 """
@@ -99,13 +100,14 @@ def _params(space_name: str, arch: Any, data_dir: Path | None) -> dict[str, Any]
             ),
             "macs": count_flops(model),
         }
-    if space_name == "manual":
+    if space_name in ("manual", "tiny"):
         from ecgnas.spaces.ecg1d_model import count_params
         from ecgnas.train.models import build_ecg_model
 
+        network = "manual-baseline CNN" if space_name == "manual" else "tiny matched-filter CNN"
         return {
             "params": count_params(build_ecg_model(arch, seed=0)),
-            "params_source": "manual-baseline CNN, 4 classes, 6 RR features",
+            "params_source": f"{network}, 4 classes, 6 RR features",
         }
     if space_name == "nb201":
         from ecgnas.benchmarks.nb201_table import NB201Table

@@ -4,6 +4,9 @@
 * ``nb101`` -- NAS-Bench-101 (``ecgnas.spaces.nb101.NB101Space``, imported on demand).
 * ``ecg1d`` -- the ECG 1-D cell space (``ECG1DSpace``), 117,649 cells; build a network with
   ``ecgnas.spaces.ecg1d_model.build_model`` (that module imports torch; this package does not).
+* ``manual`` and ``tiny`` -- small hyperparameter grids (``ecgnas.spaces.grid.GridSpace``)
+  around two hand-designed baselines, the CNN of Acharya et al. 2017 (``spaces.manual``) and
+  a tiny matched-filter CNN after Farag 2023 (``spaces.tiny``); imported on demand.
 
 Use ``get_space(name)`` to get a space by name (``ecgnas.spaces.registry`` is the table).
 """

@@ -23,22 +23,17 @@ activation         leaky_relu, relu
 =================  ===========================  =========================================
 
 4 x 3 x 3 x 3 x 2 x 2 = 432 configurations; ``(0, 0, 0, 0, 0, 0)`` is the published network.
-The encodings exist so that any strategy can run on this space: the graph is a chain
-``input -> one node per dimension -> output`` whose node features are the one-hot choice,
-and the path encoding (the single input-to-output path) is the concatenated one-hot choices.
+The grid machinery (sampling, mutation, crossover, the chain graph and the path encoding, so
+that any strategy can run on this space) is ``ecgnas.spaces.grid.GridSpace``.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from ecgnas.errors import ConfigError
-from ecgnas.spaces.base import Arch, ArchGraph
+from ecgnas.spaces.base import Arch
+from ecgnas.spaces.grid import GridSpace
 
 if TYPE_CHECKING:
     from torch import nn
@@ -66,88 +61,17 @@ class ManualHyper:
     activation: str
 
 
-class ManualSpace:
+class ManualSpace(GridSpace):
     """The hyperparameter grid of the manual baseline (see the module docstring)."""
 
     name = "manual"
-
-    def __init__(self) -> None:
-        self.sizes = tuple(len(choices) for _, choices in DIMENSIONS)
-        self.op_names: tuple[str, ...] = tuple(
-            f"{dim}={choice}" for dim, choices in DIMENSIONS for choice in choices
-        )
-        self._offsets = np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.int64)
-
-    @property
-    def n_node_types(self) -> int:
-        return len(self.op_names) + 2
-
-    @property
-    def path_length(self) -> int:
-        return len(self.op_names)
-
-    def size(self) -> int:
-        return int(np.prod(self.sizes))
-
-    def is_valid(self, arch: Arch) -> bool:
-        return (
-            arch.space == self.name
-            and not arch.matrix
-            and len(arch.ops) == len(self.sizes)
-            and all(0 <= o < n for o, n in zip(arch.ops, self.sizes))
-        )
-
-    def make(self, ops: Sequence[int]) -> Arch:
-        arch = Arch(self.name, tuple(int(o) for o in ops))
-        if not self.is_valid(arch):
-            raise ConfigError(f"not a manual-baseline configuration: {list(ops)}")
-        return arch
-
-    def published(self) -> Arch:
-        """The configuration of the published network."""
-        return Arch(self.name, PUBLISHED)
-
-    def canonical(self, arch: Arch) -> str:
-        return arch.key()
-
-    def enumerate(self) -> list[Arch]:
-        return [Arch(self.name, ops) for ops in itertools.product(*(range(n) for n in self.sizes))]
-
-    def sample(self, rng: np.random.Generator) -> Arch:
-        return Arch(self.name, tuple(int(rng.integers(n)) for n in self.sizes))
-
-    def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
-        ops = list(arch.ops)
-        dim = int(rng.integers(len(ops)))
-        choice = int(rng.integers(self.sizes[dim] - 1))
-        ops[dim] = choice if choice < ops[dim] else choice + 1
-        return Arch(self.name, tuple(ops))
-
-    def crossover(self, a: Arch, b: Arch, rng: np.random.Generator) -> Arch:
-        take_a = rng.random(len(self.sizes)) < 0.5
-        return Arch(self.name, tuple(x if t else y for x, y, t in zip(a.ops, b.ops, take_a)))
-
-    def to_graph(self, arch: Arch) -> ArchGraph:
-        n = len(self.sizes) + 2
-        x = np.zeros((n, self.n_node_types), dtype=np.float32)
-        x[0, 0] = 1.0
-        x[-1, -1] = 1.0
-        for i, op in enumerate(arch.ops):
-            x[i + 1, 1 + self._offsets[i] + op] = 1.0
-        edge_index = np.array([np.arange(n - 1), np.arange(1, n)], dtype=np.int64)
-        return ArchGraph(x=x, edge_index=edge_index)
-
-    def path_encoding(self, archs: Sequence[Arch]) -> np.ndarray:
-        ops = np.array([a.ops for a in archs], dtype=np.int64).reshape(len(archs), -1)
-        out = np.zeros((len(archs), self.path_length), dtype=np.uint8)
-        out[np.arange(len(archs))[:, None], ops + self._offsets[None, :]] = 1
-        return out
+    dimensions = DIMENSIONS
+    published_ops = PUBLISHED
+    label = "manual-baseline"
 
     def decode(self, arch: Arch) -> ManualHyper:
         """The hyperparameters an arch stands for (``ConfigError`` if invalid)."""
-        if not self.is_valid(arch):
-            raise ConfigError(f"not a manual-baseline configuration: {arch.to_json()}")
-        v = {dim: choices[i] for (dim, choices), i in zip(DIMENSIONS, arch.ops)}
+        v = self.values(arch)
         # the values are typed ``object``: DIMENSIONS mixes int, float and tuple choices
         factor = int(v["filters"])  # type: ignore[call-overload]  # an int choice
         scale = int(v["kernel_scale"])  # type: ignore[call-overload]  # an int choice

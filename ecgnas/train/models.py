@@ -1,9 +1,11 @@
 """One door from an ECG arch to a torch model, whatever space it comes from.
 
 ``build_ecg_model(arch, settings, seed)`` builds an ``ecg1d`` cell network (settings:
-``ECGModelConfig`` fields) or a manual-baseline CNN (settings: ``n_classes``, ``n_rr``). Both
-take ``forward(beats [B, 1, W], rr [B, n_rr]) -> logits [B, n_classes]``. The classifier
-bundle stores ``arch.to_json()`` and ``settings`` and rebuilds through this function.
+``ECGModelConfig`` fields) or one of the hand-designed baselines of a grid space, the
+``manual`` CNN of Acharya et al. 2017 or the ``tiny`` matched-filter CNN after Farag 2023
+(settings: ``n_classes``, ``n_rr``, ``in_channels``). All take ``forward(beats
+[B, in_channels, W], rr [B, n_rr]) -> logits [B, n_classes]``. The classifier bundle stores
+``arch.to_json()`` and ``settings`` and rebuilds through this function.
 """
 
 from __future__ import annotations
@@ -16,7 +18,15 @@ from ecgnas.spaces.base import Arch
 if TYPE_CHECKING:
     from torch import nn
 
-ECG_SPACES = ("ecg1d", "manual")
+ECG_SPACES = ("ecg1d", "manual", "tiny")
+
+#: the grid-space baselines: space name -> (module, space class, model builder); the
+#: builders take ``(arch, n_classes, n_rr, in_channels, *, seed)``
+_BASELINES: dict[str, tuple[str, str, str]] = {
+    "manual": ("ecgnas.spaces.manual", "ManualSpace", "build_manual_model"),
+    "tiny": ("ecgnas.spaces.tiny", "TinySpace", "build_tiny_model"),
+}
+_BASELINE_SETTINGS = frozenset({"n_classes", "n_rr", "in_channels"})
 
 
 def default_settings(
@@ -33,7 +43,7 @@ def default_settings(
         out = ECGModelConfig(
             n_classes=n_classes, n_rr=n_rr, input_len=input_len, in_channels=in_channels
         ).to_json()
-    elif arch.space == "manual":
+    elif arch.space in _BASELINES:
         out = {"n_classes": n_classes, "n_rr": n_rr, "in_channels": in_channels}
     else:
         raise ConfigError(
@@ -53,28 +63,34 @@ def build_ecg_model(
         from ecgnas.spaces.ecg1d_model import ECGModelConfig, build_model
 
         return build_model(arch, ECGModelConfig.from_json(settings), seed=seed)
-    if arch.space == "manual":
-        from ecgnas.spaces.manual import build_manual_model
+    if arch.space in _BASELINES:
+        import importlib
 
-        unknown = sorted(set(settings) - {"n_classes", "n_rr", "in_channels"})
+        module, _, builder = _BASELINES[arch.space]
+        unknown = sorted(set(settings) - _BASELINE_SETTINGS)
         if unknown:
-            raise ConfigError(f"manual baseline: unknown settings {unknown}")
-        return build_manual_model(arch, **settings, seed=seed)
+            raise ConfigError(f"{arch.space} baseline: unknown settings {unknown}")
+        model: nn.Module = getattr(importlib.import_module(module), builder)(
+            arch, **settings, seed=seed
+        )
+        return model
     raise ConfigError(f"space {arch.space!r} has no ECG model; ECG spaces: {', '.join(ECG_SPACES)}")
 
 
 def parse_arch(text: str) -> Arch:
     """An arch from the command line: JSON (``{"space": ..., "ops": [...]}``), a compact key
-    (``ecg1d:3,1,0,2,4,1``), or ``manual`` for the published manual-baseline network."""
+    (``ecg1d:3,1,0,2,4,1``), or a baseline's name (``manual``, ``tiny``) for its published
+    network."""
+    import importlib
     import json
 
     from ecgnas.spaces.registry import get_space
 
     text = text.strip()
-    if text == "manual":
-        from ecgnas.spaces.manual import ManualSpace
-
-        return ManualSpace().published()
+    if text in _BASELINES:
+        module, space_class, _ = _BASELINES[text]
+        published: Arch = getattr(importlib.import_module(module), space_class)().published()
+        return published
     try:
         if text.startswith("{"):
             arch = Arch.from_json(json.loads(text))

@@ -58,6 +58,18 @@ def test_ecg1d_info_builds_the_model() -> None:
     assert out["macs"] == count_flops(model)
 
 
+@pytest.mark.parametrize(("name", "size"), [("manual", 432), ("tiny", 54)])
+def test_baseline_info_builds_the_model(name: str, size: int) -> None:
+    from ecgnas.spaces.ecg1d_model import count_params
+    from ecgnas.train.models import build_ecg_model
+
+    out = info(name, "--seed", "3")
+    arch = get_space(name).sample(np.random.default_rng(3))
+    assert out["size"] == size and out["example"] == arch.to_json()
+    assert out["params"] == count_params(build_ecg_model(arch, seed=0))
+    assert out["params_source"].endswith("CNN, 4 classes, 6 RR features")
+
+
 def test_nb101_info_reads_nb101_npz(real_data_dir: Path) -> None:
     out = info("nb101", "--seed", "1", "--data-dir", str(real_data_dir))
     space = get_space("nb101")
@@ -84,7 +96,5 @@ def test_bad_space_is_one_line_exit_2(argv: list[str]) -> None:
     proc = subprocess.run([sys.executable, "-m", "ecgnas", *argv], capture_output=True, text=True)
     assert proc.returncode == 2
     if argv[-1] == "nb301":
-        assert (
-            proc.stderr
-            == "error: unknown search space 'nb301'; known spaces: nb201, nb101, ecg1d, manual\n"
-        )
+        known = "nb201, nb101, ecg1d, manual, tiny"
+        assert proc.stderr == f"error: unknown search space 'nb301'; known spaces: {known}\n"
