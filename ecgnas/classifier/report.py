@@ -382,11 +382,13 @@ def render_model_card(fit: FitResult, test: TestEvaluation, name: str) -> str:
         for i, c in enumerate(m.class_names)
     )
     pre = fit.setup.preprocess
-    arch_note = (
-        "a cell of the ecg1d search space"
-        if fit.arch.space == "ecg1d"
-        else "the manual baseline CNN of Acharya et al. 2017"
-    )
+    arch_note = {
+        "ecg1d": "a cell of the ecg1d search space",
+        "manual": "the manual baseline CNN of Acharya et al. 2017",
+        "tiny": "a tiny matched-filter CNN after Farag 2023 (the team's reading of the paper)",
+    }.get(fit.arch.space, f"a model of the {fit.arch.space} space")
+    if fit.ensemble is not None:
+        arch_note += f", as an ensemble of {fit.ensemble['members']} DS1 cross-validation folds"
     tuning = (
         f"tuned with Optuna on DS1 only (objective: DS1-validation macro-F1, "
         f"{_f(fit.tuned_from.get('best_value'), 4)})"
