@@ -69,6 +69,12 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] 
     "focal": ("focal loss (gamma 2, weights power 0.5)", {}, {}, {"loss": "focal"}),
     "all_n": ("every N beat each epoch (no subsampling)", {"max_majority": None}, {}, {}),
     "augment": ("amplitude/offset/noise augmentation 0.5", {}, {}, {"augment": 0.5}),
+    "adversarial": (
+        "record discriminator behind gradient reversal (weight 0.3)",
+        {},
+        {},
+        {"adversarial": 0.3},
+    ),
 }
 
 
@@ -199,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated VARIANTS names")
-    p.add_argument("--arch", default="manual", help="arch (ecg1d:..., manual)")
+    p.add_argument("--arch", default="manual", help="arch (ecg1d:..., manual, tiny)")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--folds", type=int, default=5)

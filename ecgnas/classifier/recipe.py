@@ -51,6 +51,9 @@ class Hyperparams:
     loss: ``"weighted_ce"`` or ``"focal"``; both weight class ``c`` by ``(n/n_c) **
     class_weight_power`` (0: unweighted). focal_gamma: focusing exponent (focal only).
     augment: strength in [0, 1] of amplitude, offset and noise augmentation.
+    adversarial: weight of the record discriminator behind gradient reversal (subject-
+    invariant training, ``ecgnas.train.adversarial``); 0 (default) turns it off. Not tuned
+    by ``ecgnas tune``: set it in a recipe.
     """
 
     lr: float = 3e-3
@@ -62,6 +65,7 @@ class Hyperparams:
     class_weight_power: float = 0.5
     focal_gamma: float = 2.0
     augment: float = 0.0
+    adversarial: float = 0.0
 
     def __post_init__(self) -> None:
         if not (self.lr > 0 and self.weight_decay >= 0 and self.batch_size >= 1):
@@ -208,6 +212,7 @@ def train_config(hp: Hyperparams, setup: Setup, seed: int, device: str = "cpu") 
         max_majority_per_epoch=setup.max_majority,
         patience=setup.patience,
         augment=hp.augment,
+        adversarial=hp.adversarial,
         seed=seed,
         device=device,
         amp=True,

@@ -102,6 +102,7 @@ def default_trial_params(setup: Setup) -> dict[str, Any]:
     out = hp.to_json()
     out["epochs"] = int(min(max(hp.epochs, setup.min_epochs), setup.max_epochs))
     out.pop("focal_gamma")  # only drawn for the focal loss
+    out.pop("adversarial")  # not tuned
     return out
 
 

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from ecgnas.train.adversarial import RecordAdversary
+
 log = logging.getLogger(__name__)
 
 LOSSES = ("ce", "weighted_ce", "focal")
@@ -70,7 +72,8 @@ class TrainConfig:
     keeps the weights of the best validation epoch and stops after ``patience`` epochs
     without a better one; ``"last"`` trains every epoch and keeps the last weights (the
     validation set is then only watched, so it stays an honest held-out estimate, as in
-    cross-validation).
+    cross-validation). ``adversarial``: weight of the record discriminator behind gradient
+    reversal (``ecgnas.train.adversarial``; 0 turns it off).
     """
 
     epochs: int = 20
@@ -89,6 +92,7 @@ class TrainConfig:
     amp: bool = True
     eval_batch_size: int = 2048
     select: str = "best"
+    adversarial: float = 0.0
 
     def __post_init__(self) -> None:
         if self.select not in SELECT_MODES:
@@ -99,6 +103,8 @@ class TrainConfig:
             raise ConfigError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("epochs and batch_size must be at least 1")
+        if self.adversarial < 0:
+            raise ConfigError(f"adversarial must be >= 0, got {self.adversarial}")
         if not 0.0 <= self.augment <= 1.0:
             raise ConfigError(f"augment must lie in [0, 1], got {self.augment}")
 
@@ -279,6 +285,7 @@ class _Loop:
     sync: Callable[[], None]
     compute: float = 0.0
     beats: int = 0
+    adversary: RecordAdversary | None = None
 
 
 def _train_epoch(
@@ -302,6 +309,8 @@ def _train_epoch(
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=loop.use_amp):
             logits = loop.model(xb, rb)
         loss = loop.loss_fn(logits.float(), yb)
+        if loop.adversary is not None:
+            loss = loss + loop.adversary.loss(b)
         loop.opt.zero_grad(set_to_none=True)
         loss.backward()
         loop.opt.step()
@@ -347,12 +356,20 @@ def train_classifier(
     weights = torch.tensor(
         class_weights(train.y, n_classes, config.class_weight_power), dtype=torch.float32
     ).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    params = list(model.parameters())
+    adversary = None
+    if config.adversarial > 0:
+        from ecgnas.train.adversarial import RecordAdversary
+
+        steps = t.steps_per_epoch * config.epochs
+        adversary = RecordAdversary(model, train.record, config.adversarial, steps, device)
+        params += adversary.parameters()
+    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=config.lr, total_steps=t.steps_per_epoch * config.epochs, pct_start=0.15
     )
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    loop = _Loop(model, opt, sched, _loss_fn(config, weights), use_amp, sync)
+    loop = _Loop(model, opt, sched, _loss_fn(config, weights), use_amp, sync, adversary=adversary)
 
     best: tuple[float, int, ClassMetrics | None, dict[str, Any]] = (-1.0, -1, None, {})
     history: list[dict[str, float]] = []
@@ -387,6 +404,8 @@ def train_classifier(
             stale += 1
             if stale >= config.patience:
                 break
+    if adversary is not None:
+        adversary.close()
     assert best[2] is not None
     return TrainResult(
         best_epoch=best[1],
