@@ -26,19 +26,20 @@ import numpy as np
 
 from ecgnas.classifier.cv import cross_validate
 from ecgnas.classifier.recipe import Hyperparams, Setup
-from ecgnas.data.inputs import InputConfig
+from ecgnas.classifier.recipes import RECIPES
 from ecgnas.data.preprocess import PreprocessConfig
 from ecgnas.train.models import parse_arch
 
-LOW_FS = PreprocessConfig(fs=128.0, window_before=32, window_after=64)
-"""128 Hz, a 0.25 s + 0.5 s window (96 samples)."""
-RHYTHM = InputConfig(rr_features="rhythm")
-
-BASE_SETUP = Setup(preprocess=LOW_FS, inputs=RHYTHM, cv="kfold", folds=5)
-BASE_HP = Hyperparams(epochs=8, batch_size=128, lr=3e-3, class_weight_power=0.5)
-
-BASES: dict[str, tuple[Setup, Hyperparams]] = {"r1": (BASE_SETUP, BASE_HP)}
-"""Base recipes by name: ``r1`` is the first round's."""
+BASES: dict[str, tuple[Setup, Hyperparams]] = {
+    "r1": (replace(RECIPES["r1"][0], min_epochs=3, max_epochs=10), RECIPES["r1"][1]),
+    "r2": (
+        replace(RECIPES["r2"][0], final="holdout", min_epochs=3, max_epochs=10),
+        RECIPES["r2"][1],
+    ),
+}
+"""Base recipes by name (``ecgnas.classifier.recipes``): ``r1`` is round 1, ``r2`` is
+chosen from round 1 on DS1-CV (seed 0). The ablation scores cross-validation only, so the
+final-model mode does not matter here."""
 
 # name -> (description, setup changes, input changes, hyperparameter changes)
 VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = {
@@ -71,6 +72,10 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] 
     ),
     "focal": ("focal loss (gamma 2, weights power 0.5)", {}, {}, {"loss": "focal"}),
     "all_n": ("every N beat each epoch (no subsampling)", {"max_majority": None}, {}, {}),
+    "n4000": ("4,000 N beats per epoch", {"max_majority": 4000}, {}, {}),
+    "no_morphology": ("without the morphology features", {}, {"morphology": False}, {}),
+    "no_context": ("without the neighbouring beats", {}, {"context_beats": 0}, {}),
+    "as_is_polarity": ("polarity as recorded", {}, {"polarity": "as_is"}, {}),
     "augment": ("amplitude/offset/noise augmentation 0.5", {}, {}, {"augment": 0.5}),
     "adversarial": (
         "record discriminator behind gradient reversal (weight 0.3)",

@@ -24,6 +24,7 @@ from ecgnas.errors import ConfigError
 
 if TYPE_CHECKING:
     from ecgnas.classifier.predict import BeatPredictions
+    from ecgnas.classifier.recipe import Hyperparams, Setup
     from ecgnas.spaces.base import Arch
 
 
@@ -51,10 +52,27 @@ def _command_line() -> str:
     return "ecgnas " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
+RECIPE_HELP = (
+    "Named recipe (ecgnas.classifier.recipes: v1 = the first release's, r2 = rhythm "
+    "features, morphology, neighbouring beats, CV ensemble); default v1."
+)
 SETUP_HELP = (
     "JSON file of recipe settings (ecgnas.classifier.recipe.Setup: preprocess, inputs, "
     "final = holdout|ensemble, folds, ...)."
 )
+
+
+def base_recipe(recipe: str | None, setup_file: Path | None) -> tuple[Setup, Hyperparams]:
+    """The starting setup and hyperparameters: a named recipe, a setup file (with default
+    hyperparameters), or the default recipe ``v1``; not both flags."""
+    from ecgnas.classifier.recipe import Hyperparams, read_setup
+    from ecgnas.classifier.recipes import get_recipe
+
+    if recipe is not None and setup_file is not None:
+        raise ConfigError("give --recipe or --setup, not both")
+    if setup_file is not None:
+        return read_setup(setup_file), Hyperparams()
+    return get_recipe(recipe or "v1")
 
 
 def tune_cmd(
@@ -69,15 +87,18 @@ def tune_cmd(
     out: Path | None = typer.Option(None, "--out", help="Output dir (default runs/tune-<space>)."),
     study_name: str | None = typer.Option(None, "--study-name", help="Optuna study name."),
     seed: int = typer.Option(0, "--seed", help="Sampler and training seed."),
-    cv: str = typer.Option("holdout", "--cv", help="holdout (one DS1 split) or kfold."),
-    folds: int = typer.Option(5, "--folds", help="Folds for --cv kfold."),
-    max_majority: int = typer.Option(
-        4000, "--max-majority", help="N beats per epoch (fresh subset each epoch); 0: all."
+    cv: str | None = typer.Option(
+        None, "--cv", help="holdout (one DS1 split) or kfold (default: the recipe's)."
     ),
-    min_epochs: int = typer.Option(3, "--min-epochs", help="Lower bound of tuned epochs."),
-    max_epochs: int = typer.Option(10, "--max-epochs", help="Upper bound of tuned epochs."),
-    patience: int = typer.Option(4, "--patience", help="Early-stopping patience (epochs)."),
+    folds: int | None = typer.Option(None, "--folds", help="Folds for --cv kfold (5)."),
+    max_majority: int | None = typer.Option(
+        None, "--max-majority", help="N beats per epoch (fresh subset each epoch); 0: all."
+    ),
+    min_epochs: int | None = typer.Option(None, "--min-epochs", help="Lower bound of epochs."),
+    max_epochs: int | None = typer.Option(None, "--max-epochs", help="Upper bound of epochs."),
+    patience: int | None = typer.Option(None, "--patience", help="Early-stopping patience."),
     pruner: str = typer.Option("median", "--pruner", help="median, hyperband or none."),
+    recipe: str | None = typer.Option(None, "--recipe", help=RECIPE_HELP),
     setup_file: Path | None = typer.Option(None, "--setup", help=SETUP_HELP),
     threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch default)."),
     data_dir: str | None = data_dir_option(),
@@ -86,20 +107,22 @@ def tune_cmd(
     """Tune the final model's training hyperparameters with Optuna on DS1 (never DS2)."""
     from dataclasses import replace
 
-    from ecgnas.classifier.recipe import Setup, read_setup
+    from ecgnas.classifier.recipe import with_overrides
     from ecgnas.classifier.tune import tune
 
     chosen = resolve_arch(arch, run)
     _threads(threads)
-    setup = replace(
-        read_setup(setup_file) if setup_file is not None else Setup(),
+    setup, _ = base_recipe(recipe, setup_file)
+    setup = with_overrides(
+        setup,
         cv=cv,
         folds=folds,
-        max_majority=max_majority or None,
         min_epochs=min_epochs,
         max_epochs=max_epochs,
         patience=patience,
     )
+    if max_majority is not None:
+        setup = replace(setup, max_majority=max_majority or None)
     out_dir = out or Path("runs") / f"tune-{chosen.space}"
     result = tune(
         chosen,
@@ -137,6 +160,9 @@ def train_cmd(
     max_majority: int | None = typer.Option(
         None, "--max-majority", help="N beats per epoch (default: the tuned setup's, 4000)."
     ),
+    recipe: str | None = typer.Option(
+        None, "--recipe", help=RECIPE_HELP + " Not with --tuned (the study's is used)."
+    ),
     setup_file: Path | None = typer.Option(
         None, "--setup", help=SETUP_HELP + " Not with --tuned (the study's setup is used)."
     ),
@@ -147,23 +173,23 @@ def train_cmd(
     """Retrain on DS1 (one model, or the DS1-CV ensemble with final=ensemble), calibrate on
     held-out DS1 records, evaluate once on DS2."""
     from ecgnas.classifier.final import evaluate_ds2, fit_final, write_final
-    from ecgnas.classifier.recipe import Hyperparams, Setup, read_setup, with_overrides
+    from ecgnas.classifier.recipe import with_overrides
     from ecgnas.classifier.report import summary_line
     from ecgnas.classifier.tune import read_tuned
 
     given = sum(x is not None for x in (arch, run, tuned))
     if given != 1:
         raise ConfigError("give exactly one of --arch, --run and --tuned")
-    if tuned is not None and setup_file is not None:
-        raise ConfigError("--setup cannot be used with --tuned (the study's setup is used)")
+    if tuned is not None and (setup_file is not None or recipe is not None):
+        raise ConfigError("--recipe and --setup cannot be used with --tuned (the study's are used)")
     tuned_from: dict[str, Any] | None = None
     if tuned is not None:
         t = read_tuned(tuned)
         chosen, params, setup = t.arch, t.params, t.setup
         tuned_from = {"source": str(t.source), "best_value": t.best_value, "seed": t.seed}
     else:
-        base = read_setup(setup_file) if setup_file is not None else Setup()
-        chosen, params, setup = resolve_arch(arch, run), Hyperparams(), base
+        base, params = base_recipe(recipe, setup_file)
+        chosen, setup = resolve_arch(arch, run), base
     if max_majority is not None:
         setup = with_overrides(setup, max_majority=max_majority or None)
     _threads(threads)
