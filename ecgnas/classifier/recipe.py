@@ -106,6 +106,8 @@ class Setup:
     patience: epochs without a better validation macro-F1 before stopping.
     min_epochs, max_epochs: range of the tuned number of epochs.
     eval_batch_size: beats per forward pass when scoring (small batches are faster on CPU).
+    width: stage-1 channels of an ecg1d network (None: the model default, 16); other
+        spaces ignore it.
     """
 
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
@@ -121,6 +123,7 @@ class Setup:
     min_epochs: int = 3
     max_epochs: int = 10
     eval_batch_size: int = 256
+    width: int | None = None
 
     def __post_init__(self) -> None:
         if self.cv not in CV_MODES:
@@ -135,6 +138,8 @@ class Setup:
             raise ConfigError(
                 f"need 1 <= min_epochs <= max_epochs, got {self.min_epochs}, {self.max_epochs}"
             )
+        if self.width is not None and self.width < 1:
+            raise ConfigError(f"width must be >= 1 or None, got {self.width}")
         if self.patience < 1:
             raise ConfigError(f"patience must be >= 1, got {self.patience}")
 
@@ -170,6 +175,8 @@ def model_settings(arch: Arch, setup: Setup, dropout: float) -> dict[str, Any]:
     )
     if arch.space == "ecg1d":
         settings["dropout"] = float(dropout)
+        if setup.width is not None:
+            settings["width"] = int(setup.width)
     return settings
 
 
