@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,3 +70,29 @@ def one_torch_thread() -> Iterator[None]:
 
     with one_torch_thread():
         yield
+
+
+def _link_real_records(src: Path, dest: Path, skip: tuple[str, ...] = ()) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in src.iterdir():
+        if path.name not in skip:
+            (dest / path.name).symlink_to(path)
+
+
+@pytest.fixture
+def link_real_records():
+    """``link(src, dest, skip=())``: symlink the files of a real ``mitdb`` folder into
+    ``dest``, except the names in ``skip`` (no data is copied)."""
+    return _link_real_records
+
+
+@pytest.fixture(scope="module")
+def prepared(real_data_dir: Path, shared_cache_dir: Path) -> dict[str, list[Any]]:
+    """DS1 and DS2 prepared from the real data (``prepare_records``), through the shared cache."""
+    from ecgnas.data.dataset import prepare_records
+    from ecgnas.data.splits import DS1, DS2
+
+    return {
+        name: prepare_records(recs, data_dir=real_data_dir, cache_dir=shared_cache_dir)
+        for name, recs in (("DS1", DS1), ("DS2", DS2))
+    }

@@ -89,17 +89,3 @@ def synthetic_data(
         "101": write_record(root / "mitdb", "101", seed=2),
     }
     return root, records
-
-
-def _link_real_records(src: Path, dest: Path, skip: tuple[str, ...] = ()) -> None:
-    dest.mkdir(parents=True, exist_ok=True)
-    for path in src.iterdir():
-        if path.name not in skip:
-            (dest / path.name).symlink_to(path)
-
-
-@pytest.fixture
-def link_real_records():
-    """``link(src, dest, skip=())``: symlink the files of a real ``mitdb`` folder into
-    ``dest``, except the names in ``skip`` (no data is copied)."""
-    return _link_real_records

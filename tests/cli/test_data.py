@@ -1,4 +1,5 @@
-"""Bad input reaches the user as one line, ``error: ...``, exit code 2, and no partial cache."""
+"""``ecgnas data``: bad input reaches the user as one line, ``error: ...``, exit code 2, and
+no partial cache; ``download`` verifies a present copy; ``info`` prints the real counts."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from ecgnas.cli import main
 from ecgnas.data.mitbih import read_record
+from ecgnas.data.preprocess import PreprocessConfig
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*inplace keyword")
 
@@ -113,3 +115,45 @@ def test_empty_directory_in_a_subprocess(tmp_path) -> None:
     assert proc.stderr.count("\n") == 1
     assert proc.stderr.startswith(f"error: no MIT-BIH records in {tmp_path / 'empty' / 'mitdb'}")
     assert not (tmp_path / "c").exists()
+
+
+def test_cli_download_verifies_present_copy(tmp_path, capsys, link_real_records, mitdb_dir) -> None:
+    link_real_records(mitdb_dir, tmp_path / "mitdb", skip=("SHA256SUMS.txt",))
+    sums = (mitdb_dir / "SHA256SUMS.txt").read_text()
+    bad = sums.replace(sums[:64], "f" * 64, 1)  # first line is 100.atr
+    (tmp_path / "mitdb" / "SHA256SUMS.txt").write_text(bad)
+    with pytest.raises(SystemExit) as exc:
+        main(["data", "download", "mitbih", "--data-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1
+    assert err.startswith("error: checksum mismatch for ") and "100.atr" in err
+
+    (tmp_path / "mitdb" / "SHA256SUMS.txt").write_text(sums)
+    with pytest.raises(SystemExit) as exc:
+        main(["data", "download", "mitbih", "--data-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert exc.value.code == 0
+    assert "all 48 records present" in out and "verified 146 files" in out
+
+
+@pytest.mark.realdata
+def test_cli_info_prints_the_counts(real_data_dir, shared_cache_dir, prepared, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(
+            [
+                "data",
+                "info",
+                "mitbih",
+                "--data-dir",
+                str(real_data_dir),
+                "--cache-dir",
+                str(shared_cache_dir),
+            ]
+        )
+    out = capsys.readouterr().out
+    assert exc.value.code == 0
+    assert "  annotated       45,866     944   3,788     415       8   51,021" in out
+    assert "  kept            44,240   1,837   3,220     388       7   49,692" in out
+    assert "  dropped: edge       18       0       0       1       0       19" in out
+    assert "PACED (excluded): 4 records (102 104 107 217)" in out
+    assert f"preprocessing config hash: {PreprocessConfig().digest()}" in out
