@@ -16,11 +16,9 @@ import pytest
 
 from ecgnas.errors import RunError
 from ecgnas.search import Budget, OptunaRunLog, make_strategy, run_search
-from ecgnas.search.base import InitialSample
 from ecgnas.search.runlog import open_storage
 from ecgnas.testing import FAST_SETTINGS, ToyEvaluator, fast_strategy, toy_space
 
-HERE = Path(__file__).resolve().parent
 METHODS = tuple(FAST_SETTINGS)
 
 
@@ -70,6 +68,9 @@ def reference_run(scratch: Path, method: str, seed: int, budget: int) -> list[tu
         log=OptunaRunLog(journal),
     )
     return complete_trials(journal)
+
+
+DEMO_RUN = Path(__file__).resolve().parents[2] / "reports" / "search_mitbih_demo"
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -257,21 +258,6 @@ def test_a_diverging_strategy_adopts_the_log_and_repeats_nothing(scratch: Path) 
     assert keys[:10] == first.evaluated
     assert len(set(keys)) == 25 and second.calls == 15
     assert not set(first.evaluated) & set(second.evaluated)
-
-
-def test_initial_sample_take_skips_evaluated_and_is_stable() -> None:
-    from ecgnas.search import History, Observation
-
-    space = toy_space(3)
-    stream = InitialSample(space, 0)
-    h = History()
-    first = stream.take(5, h)
-    h.add(Observation(first[2], space.canonical(first[2]), 1.0, 0.0))
-    again = InitialSample(space, 0).take(5, h)
-    assert again[:2] == first[:2] and again[2:4] == first[3:5] and len(again) == 5
-
-
-DEMO_RUN = Path(__file__).resolve().parents[2] / "reports" / "search_mitbih_demo"
 
 
 def test_the_demo_run_log_reads_and_resumes_as_it_did(tmp_path: Path) -> None:
