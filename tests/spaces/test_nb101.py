@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,8 +28,10 @@ from ecgnas.spaces.nb101 import (
 
 I, C1, C3, MP, O = INPUT, CONV1X1, CONV3X3, MAXPOOL3X3, OUTPUT  # noqa: E741
 
+
 # Row 0 of nb101.npz (sorted by hash), copied here so the hash is checked without data.
 ROW0_BITS, ROW0_OPS, ROW0_HASH = 1394777, (0, 2, 3, 2, 2, 1, 4), "00005c142e6f48ac74fdcf73e3439874"
+
 
 # The Inception-like cell of the NB101 API docstring (7 vertices, 9 edges).
 INCEPTION_MATRIX = (
@@ -40,12 +43,63 @@ INCEPTION_MATRIX = (
     (0, 0, 0, 0, 0, 0, 1),
     (0, 0, 0, 0, 0, 0, 0),
 )
+
+
 INCEPTION_OPS = (I, C1, C3, C3, C3, MP, O)
 
 
 @pytest.fixture(scope="module")
 def space() -> NB101Space:
     return NB101Space()
+
+
+def brute_force_form(arch: Arch) -> tuple:
+    """An exact canonical form: the smallest (ops, matrix) over all interior relabellings."""
+    n = len(arch.ops)
+    m = np.array(arch.matrix)
+    best = None
+    for perm in itertools.permutations(range(1, n - 1)):
+        order = [0, *perm, n - 1]
+        form = (tuple(arch.ops[v] for v in order), m[np.ix_(order, order)].tobytes())
+        best = form if best is None or form < best else best
+    return best
+
+
+def random_cells(space: NB101Space, n: int, seed: int) -> list[Arch]:
+    """Valid cells of 3-7 vertices in which every vertex lies on a path (the benchmark's
+    sampler mostly yields small cells after pruning, too few for isomorphism tests)."""
+    rng = np.random.default_rng(seed)
+    out: list[Arch] = []
+    while len(out) < n:
+        k = int(rng.integers(3, 8))
+        m = np.zeros((k, k), dtype=int)
+        for v in range(1, k - 1):
+            m[int(rng.integers(0, v)), v] = 1
+            m[v, int(rng.integers(v + 1, k))] = 1
+        m |= np.triu(rng.random((k, k)) < 0.15, k=1)
+        ops = [INPUT, *rng.integers(1, 4, size=k - 2).tolist(), OUTPUT]
+        raw = Arch("nb101", tuple(ops), tuple(tuple(r) for r in m.tolist()))
+        if space.is_valid(raw):
+            out.append(space.pruned(raw))
+    return out
+
+
+@pytest.fixture(scope="module")
+def table(nasbench_dir: Path) -> dict[str, np.ndarray]:
+    with np.load(nasbench_dir / "nb101.npz") as z:
+        return {k: z[k] for k in ("hash", "adj_bits", "ops", "n_vertices")}
+
+
+@pytest.fixture(scope="module")
+def partial(nasbench_dir: Path) -> dict[str, np.ndarray]:
+    with np.load(nasbench_dir / "nb101_partial.npz") as z:
+        return {k: z[k] for k in z.files}
+
+
+def in_table(table: dict[str, np.ndarray], hashes: list[str]) -> np.ndarray:
+    keys = np.array(hashes, dtype="S32")
+    idx = np.minimum(np.searchsorted(table["hash"], keys), len(table["hash"]) - 1)
+    return table["hash"][idx] == keys
 
 
 def test_space_contract(space: NB101Space) -> None:
@@ -157,37 +211,6 @@ def test_arch_json_round_trip(space: NB101Space) -> None:
     again = Arch.from_json(json.loads(json.dumps(arch.to_json())))
     assert again == arch and hash(again) == hash(arch)
     assert space.canonical(again) == space.canonical(arch)
-
-
-def brute_force_form(arch: Arch) -> tuple:
-    """An exact canonical form: the smallest (ops, matrix) over all interior relabellings."""
-    n = len(arch.ops)
-    m = np.array(arch.matrix)
-    best = None
-    for perm in itertools.permutations(range(1, n - 1)):
-        order = [0, *perm, n - 1]
-        form = (tuple(arch.ops[v] for v in order), m[np.ix_(order, order)].tobytes())
-        best = form if best is None or form < best else best
-    return best
-
-
-def random_cells(space: NB101Space, n: int, seed: int) -> list[Arch]:
-    """Valid cells of 3-7 vertices in which every vertex lies on a path (the benchmark's
-    sampler mostly yields small cells after pruning, too few for isomorphism tests)."""
-    rng = np.random.default_rng(seed)
-    out: list[Arch] = []
-    while len(out) < n:
-        k = int(rng.integers(3, 8))
-        m = np.zeros((k, k), dtype=int)
-        for v in range(1, k - 1):
-            m[int(rng.integers(0, v)), v] = 1
-            m[v, int(rng.integers(v + 1, k))] = 1
-        m |= np.triu(rng.random((k, k)) < 0.15, k=1)
-        ops = [INPUT, *rng.integers(1, 4, size=k - 2).tolist(), OUTPUT]
-        raw = Arch("nb101", tuple(ops), tuple(tuple(r) for r in m.tolist()))
-        if space.is_valid(raw):
-            out.append(space.pruned(raw))
-    return out
 
 
 def test_isomorphic_relabelling_keeps_hash_and_paths(space: NB101Space) -> None:
@@ -384,3 +407,103 @@ def test_pickled_space_drops_its_cache() -> None:
     copy = pickle.loads(pickle.dumps(space))
     assert copy._hash_cache == {} and copy.mutation_rate == 2.0
     assert copy.canonical(arch) == ROW0_HASH
+
+
+@pytest.mark.realdata
+def test_table_has_423624_distinct_sorted_hashes(table: dict[str, np.ndarray]) -> None:
+    h = table["hash"]
+    assert len(h) == 423_624
+    assert bool(np.all(h[:-1] < h[1:]))  # sorted, hence distinct
+
+
+@pytest.mark.realdata
+def test_hash_of_5000_random_rows(table: dict[str, np.ndarray], space: NB101Space) -> None:
+    rows = np.random.default_rng(0).choice(len(table["hash"]), size=5000, replace=False)
+    for k, r in enumerate(rows.tolist()):
+        bits, ops, n = (
+            int(table["adj_bits"][r]),
+            table["ops"][r].tolist(),
+            int(table["n_vertices"][r]),
+        )
+        expected = table["hash"][r].decode()
+        assert hash_from_bits(bits, ops, n) == expected, r
+        if k < 1000:  # the Arch path too (pruning, validity)
+            arch = arch_from_bits(bits, ops, n)
+            assert space.is_valid(arch) and space.pruned(arch) == arch
+            assert space.canonical(arch) == expected
+
+
+@pytest.mark.realdata
+def test_the_30_full_records(
+    table: dict[str, np.ndarray], partial: dict[str, np.ndarray], space: NB101Space
+) -> None:
+    full = np.flatnonzero(partial["source"] == 0)
+    assert len(full) == 30
+    for r in full.tolist():
+        arch = arch_from_bits(
+            int(partial["adj_bits"][r]), partial["ops"][r].tolist(), int(partial["n_vertices"][r])
+        )
+        expected = str(partial["hash"][r])
+        assert space.canonical(arch) == expected
+        row = int(np.searchsorted(table["hash"], expected.encode()))
+        assert table["hash"][row].decode() == expected
+        assert (
+            arch_from_bits(
+                int(table["adj_bits"][row]),
+                table["ops"][row].tolist(),
+                int(table["n_vertices"][row]),
+            )
+            == arch
+        )
+
+
+@pytest.mark.realdata
+def test_naslib_cells_prune_into_the_table(
+    table: dict[str, np.ndarray], partial: dict[str, np.ndarray], space: NB101Space
+) -> None:
+    """The 500 NASLib cells are stored unpruned (7 vertices); pruned and hashed, all are rows."""
+    rows = np.flatnonzero(partial["source"] == 1)
+    assert len(rows) == 500
+    hashes = []
+    for r in rows.tolist():
+        arch = arch_from_bits(int(partial["adj_bits"][r]), partial["ops"][r].tolist(), 7)
+        assert space.is_valid(arch)
+        hashes.append(space.canonical(arch))
+    assert in_table(table, hashes).all()
+
+
+@pytest.mark.realdata
+def test_relabelled_table_cells_hash_the_same(
+    table: dict[str, np.ndarray], space: NB101Space
+) -> None:
+    rng = np.random.default_rng(1)
+    rows = rng.choice(len(table["hash"]), size=500, replace=False)
+    changed = 0
+    for r in rows.tolist():
+        arch = arch_from_bits(
+            int(table["adj_bits"][r]), table["ops"][r].tolist(), int(table["n_vertices"][r])
+        )
+        twin = space.relabel(arch, rng)
+        changed += twin != arch
+        assert space.canonical(twin) == table["hash"][r].decode()
+    assert changed > 100
+
+
+@pytest.mark.realdata
+def test_samples_and_children_are_table_rows(
+    table: dict[str, np.ndarray], space: NB101Space
+) -> None:
+    rng = np.random.default_rng(2)
+    samples = [space.sample(rng) for _ in range(3000)]
+    # mutation walks from table cells (large ones) and from samples
+    starts: list[Arch] = [
+        arch_from_bits(
+            int(table["adj_bits"][r]), table["ops"][r].tolist(), int(table["n_vertices"][r])
+        )
+        for r in rng.choice(len(table["hash"]), size=1500, replace=False).tolist()
+    ] + samples[:1500]
+    children = [space.mutate(a, rng) for a in starts]
+    crossed = [space.crossover(starts[k], starts[-1 - k], rng) for k in range(3000)]
+    for name, archs in (("sample", samples), ("mutate", children), ("crossover", crossed)):
+        assert all(space.is_valid(a) for a in archs), name
+        assert in_table(table, [space.canonical(a) for a in archs]).all(), name

@@ -21,6 +21,9 @@ from ecgnas.benchmarks.predictor_bench import (
 from ecgnas.cli import main
 from ecgnas.errors import ConfigError, DataError
 
+# one torch thread: the CI machine has 2 shared cores (oversubscription is slow)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def test_ranking_metrics_by_hand() -> None:
     true = np.arange(40, dtype=np.float64)
