@@ -71,6 +71,12 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] 
         {"class_weight_power": 1.0},
     ),
     "focal": ("focal loss (gamma 2, weights power 0.5)", {}, {}, {"loss": "focal"}),
+    "bandpass": (
+        "0.5-40 Hz zero-phase band-pass (at 128 Hz)",
+        {"preprocess": replace(LOW_FS, bandpass=True)},
+        {},
+        {},
+    ),
     "all_n": ("every N beat each epoch (no subsampling)", {"max_majority": None}, {}, {}),
     "n4000": ("4,000 N beats per epoch", {"max_majority": 4000}, {}, {}),
     "no_morphology": ("without the morphology features", {}, {"morphology": False}, {}),
