@@ -26,7 +26,7 @@ import numpy as np
 
 from ecgnas.classifier.cv import cross_validate
 from ecgnas.classifier.recipe import Hyperparams, Setup
-from ecgnas.classifier.recipes import RECIPES
+from ecgnas.classifier.recipes import LOW_FS, RECIPES
 from ecgnas.data.preprocess import PreprocessConfig
 from ecgnas.train.models import parse_arch
 
