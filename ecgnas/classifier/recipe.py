@@ -291,7 +291,7 @@ def read_setup(path: str | os.PathLike[str]) -> Setup:
         raise ConfigError(f"{file}: a setup file holds one JSON object")
     try:
         return Setup.from_json(obj)
-    except TypeError as exc:
+    except (TypeError, ConfigError) as exc:
         raise ConfigError(f"{file}: {exc}") from exc
 
 
