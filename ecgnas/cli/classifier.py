@@ -54,7 +54,7 @@ def _command_line() -> str:
 
 RECIPE_HELP = (
     "Named recipe (ecgnas.classifier.recipes: v1 = the first release's, r2 = rhythm "
-    "features, morphology, neighbouring beats, CV ensemble); default v1."
+    "features, morphology, neighbouring beats, CV ensemble; r3 = r2 + band-pass, the shipped one); default v1."
 )
 SETUP_HELP = (
     "JSON file of recipe settings (ecgnas.classifier.recipe.Setup: preprocess, inputs, "
