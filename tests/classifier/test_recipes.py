@@ -10,7 +10,7 @@ from ecgnas.errors import ConfigError
 
 
 def test_names_and_v1_is_the_default_recipe() -> None:
-    assert RECIPE_NAMES == ("v1", "r1", "r2")
+    assert RECIPE_NAMES == ("v1", "r1", "r2", "r3")
     assert get_recipe("v1") == (Setup(), Hyperparams())
     for name in RECIPE_NAMES:
         setup, hp = get_recipe(name)
@@ -18,7 +18,7 @@ def test_names_and_v1_is_the_default_recipe() -> None:
 
 
 def test_unknown_recipe_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match=r"^unknown recipe 'r9'; known: v1, r1, r2$"):
+    with pytest.raises(ConfigError, match=r"^unknown recipe 'r9'; known: v1, r1, r2, r3$"):
         get_recipe("r9")
 
 
@@ -30,3 +30,12 @@ def test_r2_is_an_ensemble_of_kfold_models_with_rhythm_inputs() -> None:
     assert setup.min_epochs == setup.max_epochs == hp.epochs
     r1, _ = get_recipe("r1")
     assert r1.final != "ensemble" and r1.inputs.rr_features == "rhythm"
+
+
+def test_r3_is_r2_with_a_band_pass() -> None:
+    from dataclasses import replace
+
+    r2, hp2 = get_recipe("r2")
+    r3, hp3 = get_recipe("r3")
+    assert r3.preprocess.bandpass and not r2.preprocess.bandpass
+    assert replace(r3, preprocess=r2.preprocess) == r2 and hp3 == hp2
