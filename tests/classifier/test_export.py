@@ -26,11 +26,13 @@ def shipped():
 
 @pytest.fixture(scope="module")
 def real_beats(shipped, real_data_dir: Path, shared_cache_dir: Path):
-    """The first 700 beats of DS2 record 100 through the shipped preprocessing."""
+    """The model inputs of the first 700 beats of DS2 record 100 through the shipped
+    preprocessing and input options."""
     beats = load_beats(
         ["100"], shipped.preprocess, data_dir=real_data_dir, cache_dir=shared_cache_dir
     )
-    return beats.x[:700], beats.rr[:700]
+    x, rr = shipped.model_inputs(beats.x, beats.rr, "100")  # the bundle's input options
+    return x[:700], rr[:700]
 
 
 def test_onnx_runtime_matches_torch_on_real_beats(shipped, real_beats, tmp_path: Path) -> None:
