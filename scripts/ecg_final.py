@@ -143,7 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from ecgnas.classifier.bundle import ship_bundle
-    from ecgnas.classifier.protocol import choose_seed, paired_comparison, run_model, seed_dir
+    from ecgnas.classifier.protocol import (
+        choose_seed,
+        paired_comparison,
+        publish_reports,
+        run_model,
+        seed_dir,
+    )
     from ecgnas.classifier.recipes import get_recipe
     from ecgnas.io import atomic_write_json, atomic_write_text
     from ecgnas.train.models import build_ecg_model, parse_arch
@@ -195,10 +201,14 @@ def main(argv: list[str] | None = None) -> int:
         for other in models
         if other != best_label
     }
+    published = publish_reports(out, best_label, chosen, args.reports)
     shipped = "Not shipped by this run (no --ship)."
     if args.ship:
         ship_bundle(seed_dir(out, best_label, int(chosen["seed"])) / "bundle")
-        shipped = f"`ecgnas/assets/classifier` is {best_label} seed {chosen['seed']}."
+        shipped = (
+            f"`ecgnas/assets/classifier` is {best_label} seed {chosen['seed']}; its full report "
+            f"is `{published[0]}`."
+        )
     result = {
         "recipe": args.recipe,
         "recipe_note": f"setup {setup.to_json()}",
