@@ -45,6 +45,7 @@ from ecgnas.classifier.recipe import (
     train_config,
 )
 from ecgnas.classifier.report import (
+    DS1_CV_NOTE,
     DS1_VAL_NOTE,
     DS2_NOTE,
     ECE_BINS,
@@ -310,7 +311,10 @@ def evaluate_ds2(
 def contract_for(fit: FitResult, test: TestEvaluation | None, name: str) -> dict[str, Any]:
     """The bundle contract (without format fields and hash, added by ``save_bundle``)."""
     metrics: dict[str, Any] = {
-        "ds1_validation": {"what": DS1_VAL_NOTE, "four_class": fit.val_metrics.to_dict()}
+        "ds1_validation": {
+            "what": DS1_CV_NOTE if fit.ensemble is not None else DS1_VAL_NOTE,
+            "four_class": fit.val_metrics.to_dict(),
+        }
     }
     if test is not None:
         metrics["ds2_test"] = {

@@ -14,16 +14,22 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from ecgnas.io import atomic_path
+from ecgnas.spaces.base import Arch
 
 if TYPE_CHECKING:
     from ecgnas.classifier.calibration import Reliability
     from ecgnas.classifier.final import FitResult, TestEvaluation
+    from ecgnas.data.inputs import InputConfig
     from ecgnas.train.metrics import ClassMetrics
 
 ECE_BINS: Final = 15
 WEAK_F1: Final = 0.2
 """A class whose DS2 F1 is below this gets its own limitation line in the model card."""
 
+DS1_CV_NOTE: Final = (
+    "DS1-validation (cross-validation): pooled out-of-fold predictions, each DS1 beat scored "
+    "by the ensemble member that did not train on its record (not a test set)"
+)
 DS1_VAL_NOTE: Final = (
     "DS1-validation: held-out DS1 records used for early stopping and temperature fitting "
     "(not a test set)"
@@ -162,7 +168,7 @@ def report_json(fit: FitResult, test: TestEvaluation, name: str, command: str) -
         "temperature": fit.temperature,
         "training": training_json(fit),
         "ds1_validation": {
-            "what": DS1_VAL_NOTE,
+            "what": DS1_CV_NOTE if fit.ensemble is not None else DS1_VAL_NOTE,
             "four_class": fit.val_metrics.to_dict(),
             "calibration": fit.val_calibration,
         },
@@ -319,9 +325,9 @@ MODEL_CARD = """# Model card: ecgnas beat classifier `{name}`
 A 1-D convolutional network that classifies single heartbeats of one ECG lead (MLII) into
 the AAMI EC57 classes N (normal and bundle-branch block), S (supraventricular ectopic),
 V (ventricular ectopic) and F (fusion). Inputs: a {window}-sample window around each R peak
-at {fs:g} Hz ({before} samples before, {after} after) of the baseline-corrected, per-record
-z-scored signal, and six RR-interval features. Outputs: temperature-scaled probabilities
-(T = {temperature:.3f}). Arch `{arch}` ({arch_note}); {params:,} parameters.
+at {fs:g} Hz ({before} samples before, {after} after) of the {filters}, per-record
+z-scored signal, {inputs}. Outputs: {outputs}. Arch `{arch}` ({arch_note}); {params:,}
+parameters.
 
 ## Intended use
 
@@ -333,15 +339,13 @@ not been validated clinically and must not be used to diagnose, monitor or treat
 
 MIT-BIH Arrhythmia Database (PhysioNet `mitdb`): 48 half-hour two-lead Holter recordings
 of 47 subjects, recorded 1975-79 at Beth Israel Hospital, Boston, at 360 Hz. The model saw
-only DS1 (de Chazal et al. 2004: 22 records), and only lead MLII: training records
-{train_records}; held-out DS1 records {val_records} for early stopping and the
-temperature. Paced records (102, 104, 107, 217) are excluded.
+only DS1 (de Chazal et al. 2004: 22 records), and only lead MLII: {data}
+Paced records (102, 104, 107, 217) are excluded.
 
 ## Protocol
 
 Inter-patient: trained and tuned on DS1, tested once on DS2 (22 other records). The
-training hyperparameters were {tuning}. Early stopping on DS1-validation macro-F1;
-temperature fitted by NLL on the same DS1 records. No DS2 beat influenced training, model
+training hyperparameters were {tuning}. {selection} No DS2 beat influenced training, model
 selection, tuning or calibration.
 
 ## Results on DS2 (test, 4 classes, {n_beats:,} beats)
@@ -359,9 +363,9 @@ errors. Full report: `reports/final_{name}.md`.
 
 - **Paced rhythms**: no paced beats in training; the model has no Q output and will assign
   paced or unclassifiable beats to N, S, V or F.
-- **Leads other than MLII** and **other sampling rates**: trained on MLII at 360 Hz only.
-  Other rates are resampled to 360 Hz, and other leads can be forced, but neither was
-  validated; morphology differs by lead.
+- **Leads other than MLII** and **other sampling rates**: trained on MLII resampled to
+  {fs:g} Hz. Other rates are resampled to {fs:g} Hz, and other leads can be forced, but
+  neither was validated; morphology differs by lead.
 - **Records 201 and 202 are the same subject** and fall on both sides of the DS1/DS2 split
   (201 in DS1, 202 in DS2), a small patient overlap in the standard protocol.
 - **Small, old, single-centre data**: 47 subjects, 1975-79 analog Holter tapes; S and F
@@ -371,55 +375,126 @@ errors. Full report: `reports/final_{name}.md`.
 - The RR features assume a complete beat sequence; a detector that misses beats distorts them.
 {weak_classes}"""
 
+_ARCH_NOTES = {
+    "ecg1d": "a cell of the ecg1d search space",
+    "manual": "the manual baseline CNN of Acharya et al. 2017",
+    "tiny": "a tiny matched-filter CNN after Farag 2023 (the team's reading of the paper)",
+}
+
 
 def render_model_card(fit: FitResult, test: TestEvaluation, name: str) -> str:
     """``MODEL_CARD.md`` for a bundle (filled from the fit and the DS2 results)."""
+    from ecgnas.classifier.final import contract_for
     from ecgnas.spaces.ecg1d_model import count_params
 
-    m = test.metrics4
+    return model_card_from_contract(contract_for(fit, test, name), count_params(fit.build_model()))
+
+
+def _inputs_text(inputs: InputConfig) -> str:
+    parts = []
+    if inputs.rr_features in ("basic", "both"):
+        parts.append("six RR-interval features (ratios to the recording's mean RR)")
+    if inputs.rr_features in ("rhythm", "both"):
+        causal = "causal" if inputs.rr_causal else "centred"
+        parts.append(
+            "eight rhythm features (pre- and post-RR, each over the patient's "
+            f"{causal} running RR averages of {inputs.rr_horizons[0]} and "
+            f"{inputs.rr_horizons[1]} beats, next/current RR)"
+        )
+    if inputs.morphology:
+        parts.append("QRS width, correlation with and amplitude over the running mean beat")
+    if inputs.derivative:
+        parts.append(
+            "a first-derivative channel" + ("" if inputs.raw else " instead of the window")
+        )
+    if inputs.context_beats:
+        parts.append(f"the {inputs.context_beats} neighbouring beat(s) on each side as channels")
+    if inputs.polarity == "canonical":
+        parts.append(
+            "the lead's polarity canonicalised per recording (a reversed lead reads the same)"
+        )
+    return "; ".join(parts)
+
+
+def model_card_from_contract(contract: dict[str, Any], params: int) -> str:
+    """``MODEL_CARD.md`` from a bundle contract (``contract_for``'s fields) and the model's
+    parameter count; so any bundle's card can be rendered again from its contract."""
+    from ecgnas.classifier.bundle import contract_inputs
+    from ecgnas.data.preprocess import PreprocessConfig
+    from ecgnas.train.metrics import metrics_from_confusion
+
+    pre = PreprocessConfig.from_json(contract["preprocessing"]["config"])
+    inputs = contract_inputs(contract)
+    ds2 = contract["metrics"]["ds2_test"]
+    names = contract["class_names"]
+    m = metrics_from_confusion(np.asarray(ds2["four_class"]["confusion"]), names)
     rows = "\n".join(
         f"| {c} | {_f(m.se[i])} | {_f(m.ppv[i])} | {_f(m.f1[i])} | {int(m.support[i]):,} |"
         for i, c in enumerate(m.class_names)
     )
-    pre = fit.setup.preprocess
-    arch_note = {
-        "ecg1d": "a cell of the ecg1d search space",
-        "manual": "the manual baseline CNN of Acharya et al. 2017",
-        "tiny": "a tiny matched-filter CNN after Farag 2023 (the team's reading of the paper)",
-    }.get(fit.arch.space, f"a model of the {fit.arch.space} space")
-    if fit.ensemble is not None:
-        arch_note += f", as an ensemble of {fit.ensemble['members']} DS1 cross-validation folds"
+    training = contract["training"]
+    ensemble = contract.get("ensemble")
+    space = contract["arch"]["space"]
+    arch_note = _ARCH_NOTES.get(space, f"a model of the {space} space")
+    tuned = training.get("tuned_from")
     tuning = (
-        f"tuned with Optuna on DS1 only (objective: DS1-validation macro-F1, "
-        f"{_f(fit.tuned_from.get('best_value'), 4)})"
-        if fit.tuned_from
-        else "the ecgnas defaults (not tuned)"
+        f"tuned with Optuna on DS1 only (objective {_f(tuned.get('best_value'), 4)})"
+        if tuned
+        else "the recipe's defaults (not tuned)"
     )
+    if ensemble is not None:
+        arch_note += f", as an ensemble of {ensemble['members']} DS1 cross-validation folds"
+        folds = "; ".join(", ".join(v) for v in ensemble["fold_val_records"])
+        data = (
+            f"all 22 DS1 records, in {ensemble['members']} record-wise folds (held-out "
+            f"records per fold: {folds}); each member trained on the other folds."
+        )
+        selection = (
+            "Each member trained a fixed number of epochs and its temperature was fitted by "
+            "NLL on its held-out DS1 records; the output averages the members' calibrated "
+            "probabilities."
+        )
+        outputs = "the average of the members' temperature-scaled probabilities"
+    else:
+        data = (
+            f"training records {', '.join(training['train_records'])}; held-out DS1 records "
+            f"{', '.join(training['val_records'])} for early stopping and the temperature."
+        )
+        selection = (
+            "Early stopping on DS1-validation macro-F1; temperature fitted by NLL on the "
+            "same DS1 records."
+        )
+        outputs = f"temperature-scaled probabilities (T = {float(contract['temperature']):.3f})"
     weak = [
         f"- **Class {c} is not reliably detected** on DS2 (F1 {_f(m.f1[i])}, Se {_f(m.se[i])}, "
         f"+P {_f(m.ppv[i])}): do not rely on its {c} outputs.\n"
         for i, c in enumerate(m.class_names)
         if not (m.f1[i] >= WEAK_F1)
     ]
+    filters = "baseline-corrected" + (
+        f", {pre.bandpass_hz[0]:g}-{pre.bandpass_hz[1]:g} Hz band-passed" if pre.bandpass else ""
+    )
     return MODEL_CARD.format(
         weak_classes="".join(weak),
-        name=name,
+        name=contract["name"],
         window=pre.window,
         fs=pre.fs,
         before=pre.window_before,
         after=pre.window_after,
-        temperature=fit.temperature,
-        arch=fit.arch.key(),
+        filters=filters,
+        inputs=_inputs_text(inputs),
+        outputs=outputs,
+        arch=Arch.from_json(contract["arch"]).key(),
         arch_note=arch_note,
-        params=count_params(fit.build_model()),
-        train_records=", ".join(fit.split.train),
-        val_records=", ".join(fit.split.val),
+        params=params,
+        data=data,
         tuning=tuning,
+        selection=selection,
         n_beats=int(m.support.sum()),
         class_rows=rows,
         macro_f1=_f(m.macro_f1),
         jkappa=_f(m.jkappa),
         accuracy=_f(m.accuracy),
-        ece_before=_f(test.reliability_uncalibrated.ece),
-        ece_after=_f(test.reliability_calibrated.ece),
+        ece_before=_f(ds2["ece_uncalibrated"]),
+        ece_after=_f(ds2["ece_calibrated"]),
     )
