@@ -144,6 +144,16 @@ SMALL: dict[str, Small] = {
         | {"--max-majority": "200", "--out": "runs/fc", "--reports": "reports"}
     ),
     "scripts/final_predict_timing.py": Small(set={"--records": "100", "--repeats": "1"}),
+    "scripts/ecg_recipe.py": Small(
+        set={"--seeds": "1", "--folds": "2", "--epochs": "1", "--variants": "base,weight0"}
+    ),
+    "scripts/ecg_final.py": Small(
+        set={"--seeds": "0", "--epochs": "1", "--folds": "2", "--max-majority": "200"}
+        | {"--out": "runs/ef", "--reports": "reports"}
+    ),
+    "scripts/ecg_robustness.py": Small(
+        set={"--records": "100", "--conditions": "clean,inverted", "--seconds": "120"}
+    ),
 }
 
 # run by .ci/run itself (installing from scratch; this very suite)
