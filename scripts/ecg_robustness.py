@@ -302,8 +302,13 @@ def _f(v: float | None, digits: int = 3) -> str:
 
 def _bundle_info(clf: Any) -> dict[str, Any]:
     weights = clf.path / "model.safetensors"
+    path = Path(clf.path).resolve()
+    try:  # the shipped bundle reads as its place in the package, not this machine's path
+        shown = str(path.relative_to(Path(__file__).resolve().parents[1]))
+    except ValueError:
+        shown = str(path)
     return {
-        "path": str(clf.path),
+        "path": shown,
         "name": clf.name,
         "arch": clf.contract["arch"],
         "arch_key": str(clf.arch.key()),
