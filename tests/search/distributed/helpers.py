@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import optuna.storages  # noqa: F401  # loaded before worker threads start: racing first imports fail
 import pytest
 
 from ecgnas.benchmarks.nb201_table import NB201Evaluator, NB201Table

@@ -35,7 +35,7 @@ from .helpers import (
     trials_of,
 )
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 CI_POSTGRES = REPO / "scripts" / "ci_postgres.sh"
