@@ -1,13 +1,19 @@
-"""The predictor benchmark: how well each predictor ranks NB201 cells from few labels.
+"""The predictor benchmark: how well each predictor ranks NB201 or NB101 cells from few labels.
 
 Protocol (``run_predictor_bench``):
 
-* for each seed ``s``, a random permutation of all 15,625 cells (``numpy`` generator seeded
-  ``[s, 7]``); the first ``n`` cells are the labelled set for ``n`` labels, so the sets are
-  nested (20 within 50 within 100 ...) and identical for every variant (paired design);
+* for each seed ``s``, a random permutation of all cells (15,625 NB201 / 423,624 NB101;
+  ``numpy`` generator seeded ``[s, 7]``); the first ``n`` cells are the labelled set for ``n``
+  labels, so the sets are nested (20 within 50 within 100 ...) and identical for every
+  variant (paired design);
 * each variant is built with ``make_predictor(name, space, seed=s)``, fitted on the labelled
-  cells and their search signal, and scores every *other* cell;
-* on those cells: Kendall tau-b (``scipy.stats.kendalltau``) and Spearman rho between the
+  cells and their search signal, and scores the evaluation cells: every *other* cell (NB201,
+  ``pool=None``), or, with ``pool=m`` (NB101's default 10,000), the ``m`` cells that follow
+  the largest labelled set in the permutation: a seeded random sample of cells outside every
+  labelled set of the seed, the same for every label count and variant;
+* NB101's signal is the seed-0 108-epoch **test** accuracy (percent), the only accuracy
+  ``nb101.npz`` holds: this benchmark ranks by test accuracy and its reports say so;
+* on the evaluation cells: Kendall tau-b (``scipy.stats.kendalltau``) and Spearman rho between the
   predicted scores and the signal, and precision at the top ``top_fraction`` (5 %): the share
   of the truly best ``k = round(top_fraction * n_unlabelled)`` cells among the ``k`` cells
   predicted best (ties in the signal are broken by table order, so ``k`` is exact).
@@ -39,8 +45,18 @@ from ecgnas.predictor.registry import PREDICTOR_NAMES, predictor_entry
 log = logging.getLogger(__name__)
 
 #: benchmarks with a complete ground truth for every arch
-PREDICTOR_BENCHMARKS: tuple[str, ...] = ("nb201",)
+PREDICTOR_BENCHMARKS: tuple[str, ...] = ("nb201", "nb101")
 DEFAULT_LABELS: tuple[int, ...] = (20, 50, 100, 200)
+#: the dataset each benchmark uses when none is given (NB101 has one: CIFAR-10)
+DEFAULT_DATASETS: dict[str, str] = {"nb201": "cifar10-valid", "nb101": "cifar10"}
+#: evaluation cells per seed when ``pool`` is not given (``None``: every unlabelled cell)
+DEFAULT_POOLS: dict[str, int | None] = {"nb201": None, "nb101": 10_000}
+NB101_SIGNAL = "test_acc_108_seed0"
+NB101_SIGNAL_NOTE = (
+    "NB101 seed-0 test accuracy (108 epochs, percent); nb101.npz holds no validation "
+    "accuracy, so every predictor is trained on, and this benchmark selects on / ranks by, "
+    "seed-0 test accuracy (not a held-out result)"
+)
 
 
 @dataclass(frozen=True)
@@ -48,7 +64,8 @@ class PredictorBenchConfig:
     """One predictor benchmark (see the module docstring)."""
 
     benchmark: str = "nb201"
-    dataset: str = "cifar10-valid"
+    #: NB201: its dataset (``None``: cifar10-valid); NB101: ``None`` or ``"cifar10"`` only
+    dataset: str | None = None
     labels: tuple[int, ...] = DEFAULT_LABELS
     seeds: tuple[int, ...] = tuple(range(20))
     variants: tuple[str, ...] = PREDICTOR_NAMES
@@ -58,6 +75,8 @@ class PredictorBenchConfig:
     data_dir: str | None = None
     cache_dir: str | None = None
     predictor_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: evaluation cells per seed (``None``: the benchmark's default, ``DEFAULT_POOLS``)
+    pool: int | None = None
 
     def __post_init__(self) -> None:
         if self.benchmark not in PREDICTOR_BENCHMARKS:
@@ -65,9 +84,21 @@ class PredictorBenchConfig:
                 f"unknown predictor benchmark {self.benchmark!r}; "
                 f"known: {', '.join(PREDICTOR_BENCHMARKS)}"
             )
-        from ecgnas.benchmarks.nb201_table import get_dataset
+        default = DEFAULT_DATASETS[self.benchmark]
+        if self.dataset is None:
+            object.__setattr__(self, "dataset", default)
+        if self.pool is None:
+            object.__setattr__(self, "pool", DEFAULT_POOLS[self.benchmark])
+        if self.benchmark == "nb201":
+            from ecgnas.benchmarks.nb201_table import get_dataset
 
-        get_dataset(self.dataset)
+            get_dataset(self.dataset or default)
+        elif self.dataset != default:
+            raise ConfigError(
+                f"--dataset is NB201's; nb101 has one dataset ({default}), got {self.dataset!r}"
+            )
+        if self.pool is not None and self.pool < 2:
+            raise ConfigError(f"--pool must be at least 2, got {self.pool}")
         if not self.labels or any(n < 2 for n in self.labels):
             raise ConfigError("--labels needs label counts of at least 2")
         if not self.seeds:
@@ -120,31 +151,74 @@ def ranking_metrics(pred: np.ndarray, true: np.ndarray, top_fraction: float) -> 
     }
 
 
+def _permutation(n_archs: int, seed: int) -> np.ndarray:
+    return np.random.default_rng([seed, 7]).permutation(n_archs)
+
+
 def labelled_sets(n_archs: int, labels: Sequence[int], seed: int) -> dict[int, np.ndarray]:
     """Nested labelled index sets: the first ``n`` of one permutation drawn from ``seed``."""
     if max(labels) >= n_archs:
         raise ConfigError(f"at most {n_archs - 1} labels, got {max(labels)}")
-    perm = np.random.default_rng([seed, 7]).permutation(n_archs)
+    perm = _permutation(n_archs, seed)
     return {n: np.sort(perm[:n]) for n in labels}
+
+
+def pool_cells(n_archs: int, labels: Sequence[int], seed: int, pool: int) -> np.ndarray:
+    """The ``pool`` evaluation cells of ``seed``: those following the largest labelled set
+    in the same permutation (so outside every labelled set), sorted."""
+    start = max(labels)
+    if start + pool > n_archs:
+        raise ConfigError(
+            f"--pool {pool} with {start} labels needs {start + pool} cells; "
+            f"the benchmark has {n_archs}"
+        )
+    return np.sort(_permutation(n_archs, seed)[start : start + pool])
 
 
 @dataclass
 class _Context:
-    """What every task needs: the space, its archs, their signal and the CLP encoder."""
+    """What every task needs: the space, its cells, their signal and the CLP encoder.
+
+    ``cells``: every arch as a list (NB201), or the ``NB101Table`` whose rows are the cells
+    (NB101: archs are built only for the cells a task touches).
+    """
 
     space: Any
-    archs: list[Any]
+    cells: Any
     signal: np.ndarray
     pretrained: Any | None
     config: PredictorBenchConfig
 
+    def archs(self, idx: np.ndarray) -> list[Any]:
+        if isinstance(self.cells, list):
+            return [self.cells[i] for i in idx]
+        return [self.cells.arch(int(i)) for i in idx]
+
+
+def bench_space(benchmark: str) -> Any:
+    """The search space of a predictor benchmark."""
+    if benchmark == "nb101":
+        from ecgnas.spaces.nb101 import NB101Space
+
+        return NB101Space()
+    from ecgnas.spaces.nb201 import NB201Space
+
+    return NB201Space()
+
 
 def load_context(config: PredictorBenchConfig, pretrained: Any | None) -> _Context:
-    """The NB201 space, every cell and its search signal (``DataError`` if no table)."""
+    """The space, every cell and its search signal (``DataError`` if no table)."""
+    if config.benchmark == "nb101":
+        from ecgnas.benchmarks.nb101_table import NB101Table
+
+        t101 = NB101Table.load(config.data_dir, config.cache_dir, source="npz")
+        signal = 100.0 * np.asarray(t101.test_acc[:, 0], dtype=np.float64)
+        return _Context(bench_space("nb101"), t101, signal, pretrained, config)
     from ecgnas.benchmarks.nb201_table import NB201Table
 
     table = NB201Table.load(config.data_dir)
     space = table.space
+    assert config.dataset is not None
     return _Context(
         space, space.enumerate(), table.values(config.dataset, "signal"), pretrained, config
     )
@@ -155,18 +229,20 @@ def run_task(ctx: _Context, variant: str, seed: int) -> list[BenchRecord]:
     from ecgnas.predictor.variants import make_predictor
 
     config = ctx.config
-    n = len(ctx.archs)
+    n = len(ctx.signal)
     out: list[BenchRecord] = []
     settings: dict[str, Any] = dict(config.predictor_settings.get(variant, {}))
     if predictor_entry(variant).pretrained:
         settings["pretrained"] = ctx.pretrained
+    pool = None if config.pool is None else pool_cells(n, config.labels, seed, config.pool)
+    pool_archs = None if pool is None else ctx.archs(pool)
     for n_labels, lab in labelled_sets(n, config.labels, seed).items():
-        rest = np.setdiff1d(np.arange(n), lab)
+        rest = np.setdiff1d(np.arange(n), lab) if pool is None else pool
         predictor = make_predictor(variant, ctx.space, seed, **settings)
         t0 = time.perf_counter()
-        predictor.fit([ctx.archs[i] for i in lab], ctx.signal[lab])
+        predictor.fit(ctx.archs(lab), ctx.signal[lab])
         t1 = time.perf_counter()
-        pred = predictor.score([ctx.archs[i] for i in rest])
+        pred = predictor.score(ctx.archs(rest) if pool_archs is None else pool_archs)
         t2 = time.perf_counter()
         m = ranking_metrics(pred, ctx.signal[rest], config.top_fraction)
         out.append(
@@ -181,10 +257,11 @@ _WORKER: dict[str, _Context] = {}
 def _init_worker(config: PredictorBenchConfig, signal: np.ndarray, pretrained: Any | None) -> None:
     import torch
 
-    from ecgnas.spaces.nb201 import NB201Space
-
     torch.set_num_threads(1)
-    space = NB201Space()
+    if config.benchmark == "nb101":
+        _WORKER["ctx"] = load_context(config, pretrained)
+        return
+    space = bench_space(config.benchmark)
     _WORKER["ctx"] = _Context(space, space.enumerate(), signal, pretrained, config)
 
 
@@ -198,9 +275,8 @@ def get_pretrained(config: PredictorBenchConfig) -> Any | None:
         return None
     from ecgnas.predictor.store import EncoderStore
     from ecgnas.predictor.variants import default_clp
-    from ecgnas.spaces.nb201 import NB201Space
 
-    space = NB201Space()
+    space = bench_space(config.benchmark)
     return EncoderStore(config.cache_dir).get(space, default_clp(space.name), config.clp_seed)
 
 
@@ -256,6 +332,7 @@ METRICS: tuple[tuple[str, str], ...] = (
     ("precision_top", "precision@top-5%"),
 )
 #: targets of the issue on NB201 cifar10-valid: Kendall tau of ``dcl`` by label count
+#: (no targets for NB101)
 TAU_TARGETS: dict[int, float] = {50: 0.65, 100: 0.75}
 
 
@@ -312,151 +389,10 @@ def records_to_json(records: Sequence[BenchRecord]) -> list[dict[str, Any]]:
 
 
 def report_stem(config: PredictorBenchConfig) -> str:
-    """``predictor_nb201_<dataset>``."""
+    """``predictor_nb201_<dataset>`` or ``predictor_nb101``."""
+    if config.benchmark == "nb101":
+        return "predictor_nb101"
     return f"predictor_{config.benchmark}_{config.dataset}"
-
-
-def _fmt(mean: float, std: float, digits: int = 3) -> str:
-    if math.isnan(mean):
-        return "–"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}" if not math.isnan(std) else f"{mean:.{digits}f}"
-
-
-def markdown(
-    config: PredictorBenchConfig,
-    records: Sequence[BenchRecord],
-    meta: dict[str, Any],
-) -> str:
-    """The markdown report: header, one table per metric, targets, paired test, costs."""
-    from ecgnas.predictor.variants import describe
-
-    summary = summarize(records)
-    labels = sorted({r.labels for r in records})
-    machine = meta["machine"]
-    lines = [
-        f"# Predictor benchmark: NB201 {config.dataset}",
-        "",
-        f"- date: {meta['date']}",
-        f"- command: `{meta['command']}`",
-        f"- machine: {machine.get('nproc')} CPUs ({machine.get('cpu', '?')}), "
-        f"Python {machine.get('python')}, torch {machine.get('torch', '?')}; "
-        f"jobs {config.jobs}; wall time {meta['wall_seconds'] / 60:.1f} min",
-        f"- signal: `{meta['signal']}` (what every predictor is trained on and ranked against)",
-        f"- protocol: {len(config.seeds)} seeds (labelled sets nested, the same for every "
-        "variant); metrics over all other cells; Kendall tau-b and Spearman rho from scipy; "
-        f"precision@top-{config.top_fraction:.0%}: overlap of the predicted and true top "
-        f"{config.top_fraction:.0%} of the unlabelled cells. Mean ± standard deviation over seeds.",
-    ]
-    if meta.get("encoder"):
-        enc = meta["encoder"]
-        lines.append(
-            f"- CLP encoder (shared by `dcl` and `clp_mse`): space {enc['space']}, clp_seed "
-            f"{enc['seed']}, key `{enc['key']}`, {enc['pool']} unlabeled archs, final loss "
-            f"{enc['final_loss']:.3f}; settings `{enc['settings']}`"
-        )
-    lines.append("")
-    for key, title in METRICS:
-        lines += [
-            f"## {title}",
-            "",
-            "| predictor | " + " | ".join(f"{n} labels" for n in labels) + " |",
-            "| --- | " + " | ".join("---" for _ in labels) + " |",
-        ]
-        for variant in config.variants:
-            cells = []
-            for n in labels:
-                s = summary.get(variant, {}).get(n)
-                cells.append(_fmt(s[f"{key}_mean"], s[f"{key}_std"]) if s else "–")
-            lines.append(f"| `{variant}` | " + " | ".join(cells) + " |")
-        lines.append("")
-    if "dcl" in config.variants:
-        lines += ["## Targets (Kendall tau of `dcl`)", ""]
-        for n, target in TAU_TARGETS.items():
-            s = summary.get("dcl", {}).get(n)
-            if s is None:
-                continue
-            ok = "met" if s["kendall_tau_mean"] >= target else "NOT met"
-            lines.append(
-                f"- {n} labels: {s['kendall_tau_mean']:.3f} (target {target:.2f}): {ok}"
-                + ("" if config.dataset == "cifar10-valid" else " (targets are for cifar10-valid)")
-            )
-        lines.append("")
-        for base in ("gin_mse", "clf_only", "path_mlp_rank"):
-            if base not in config.variants:
-                continue
-            diff = paired_difference(records, "dcl", base)
-            lines += [
-                f"## Paired: `dcl` − `{base}` (Kendall tau)",
-                "",
-                "| labels | mean diff ± std | dcl wins | one-sided Wilcoxon p |",
-                "| --- | --- | --- | --- |",
-            ]
-            for n, d in diff.items():
-                p = "–" if math.isnan(d["p_wilcoxon"]) else f"{d['p_wilcoxon']:.2g}"
-                lines.append(
-                    f"| {n} | {_fmt(d['mean'], d['std'])} | {int(d['wins'])}/{int(d['n'])} | {p} |"
-                )
-            lines.append("")
-    lines += [
-        "## Cost (seconds per fit / per scoring of all unlabelled cells)",
-        "",
-        "Means over seeds, one torch thread per worker, on shared cores (other "
-        "jobs' load included); `scripts/bench_predictor_cost.py` times them in isolation.",
-        "",
-        "| predictor | " + " | ".join(f"fit @{n}" for n in labels) + " | score |",
-        "| --- | " + " | ".join("---" for _ in labels) + " | --- |",
-    ]
-    for variant in config.variants:
-        by = summary.get(variant, {})
-        fits = [f"{by[n]['fit_seconds_mean']:.2f}" if n in by else "–" for n in labels]
-        score = np.mean([by[n]["score_seconds_mean"] for n in by]) if by else math.nan
-        lines.append(f"| `{variant}` | " + " | ".join(fits) + f" | {score:.2f} |")
-    lines += ["", "## Variants", "", "| predictor | what | CLF settings |", "| --- | --- | --- |"]
-    for variant in config.variants:
-        desc = describe(variant)
-        clf = ", ".join(f"{k}={v}" for k, v in desc["clf"].items())
-        lines.append(f"| `{variant}` | {desc['summary']} | {clf} |")
-    lines.append("")
-    return "\n".join(lines)
-
-
-def plot(config: PredictorBenchConfig, records: Sequence[BenchRecord], path: Any) -> None:
-    """Kendall tau, Spearman rho and precision vs labels: mean line, ±1 std band."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter
-
-    from ecgnas.io import atomic_path
-
-    summary = summarize(records)
-    labels = sorted({r.labels for r in records})
-    fig, axes = plt.subplots(1, len(METRICS), figsize=(5 * len(METRICS), 4.2))
-    for ax, (key, title) in zip(axes, METRICS):
-        for variant in config.variants:
-            by = summary.get(variant, {})
-            xs = [n for n in labels if n in by]
-            mean = np.array([by[n][f"{key}_mean"] for n in xs])
-            std = np.nan_to_num(np.array([by[n][f"{key}_std"] for n in xs]))
-            lw = 2.6 if variant == "dcl" else 1.4
-            (line,) = ax.plot(xs, mean, marker="o", ms=3, lw=lw, label=variant)
-            ax.fill_between(xs, mean - std, mean + std, color=line.get_color(), alpha=0.15, lw=0)
-        if key == "kendall_tau" and config.dataset == "cifar10-valid":
-            xs_t, ys_t = zip(*TAU_TARGETS.items())
-            ax.plot(xs_t, ys_t, marker="*", color="k", ms=9, ls="none", label="target (dcl)")
-        ax.set_xscale("log")
-        ax.set_xticks(labels)
-        ax.set_xticklabels([str(n) for n in labels])
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel("labelled archs")
-        ax.set_title(f"{title} (NB201 {config.dataset})")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=90)
-    plt.close(fig)
 
 
 def write_report(
@@ -467,69 +403,7 @@ def write_report(
     command: str,
     wall_seconds: float,
 ) -> dict[str, Any]:
-    """Write ``<out_dir>/predictor_nb201_<dataset>.{json,md,png}``; returns their paths."""
-    import datetime as dt
-    from pathlib import Path
+    """Write the report (``ecgnas.benchmarks.predictor_report.write_report``)."""
+    from ecgnas.benchmarks.predictor_report import write_report as write
 
-    from ecgnas.benchmarks.nb201_table import get_dataset
-    from ecgnas.benchmarks.report import machine_info
-    from ecgnas.io import atomic_write_json, atomic_write_text
-    from ecgnas.predictor.variants import describe
-
-    out = Path(out_dir)
-    stem = report_stem(config)
-    meta: dict[str, Any] = {
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": command,
-        "machine": machine_info(),
-        "wall_seconds": wall_seconds,
-        "signal": get_dataset(config.dataset).signal_column,
-        "encoder": None,
-    }
-    if pretrained is not None:
-        from ecgnas.predictor.pretrain import pretrain_pool
-        from ecgnas.predictor.store import entry_key
-        from ecgnas.spaces.nb201 import NB201Space
-
-        meta["encoder"] = {
-            "space": pretrained.space,
-            "seed": pretrained.seed,
-            "key": entry_key(pretrained.space, pretrained.settings, pretrained.seed),
-            "settings": pretrained.settings.to_json(),
-            "pool": len(pretrain_pool(NB201Space(), pretrained.settings, pretrained.seed)),
-            "final_loss": pretrained.losses[-1] if pretrained.losses else math.nan,
-            "train_seconds": pretrained.seconds,
-        }
-    summary = summarize(records)
-    payload = {
-        "config": asdict(config),
-        "meta": meta,
-        "variants": {v: describe(v) for v in config.variants},
-        "summary": {v: {str(n): s for n, s in by.items()} for v, by in summary.items()},
-        "paired_dcl_vs_gin_mse": (
-            {str(n): d for n, d in paired_difference(records, "dcl", "gin_mse").items()}
-            if {"dcl", "gin_mse"} <= set(config.variants)
-            else None
-        ),
-        "records": records_to_json(records),
-    }
-    paths = {
-        "json": out / f"{stem}.json",
-        "md": out / f"{stem}.md",
-        "png": out / f"{stem}.png",
-    }
-    atomic_write_json(paths["json"], _jsonable(payload))
-    atomic_write_text(paths["md"], markdown(config, records, meta))
-    plot(config, records, paths["png"])
-    return paths
-
-
-def _jsonable(obj: Any) -> Any:
-    """Replace NaN by None (strict JSON) and tuples by lists, recursively."""
-    if isinstance(obj, float):
-        return None if math.isnan(obj) else obj
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    return obj
+    return write(out_dir, config, records, pretrained, command, wall_seconds)

@@ -1,7 +1,7 @@
 """``ecgnas benchmark ...``: measurements that write ``reports/``.
 
-``benchmark predictor nb201``: how well each predictor ranks NB201 cells from few labels
-(``ecgnas.benchmarks.predictor_bench``). Heavy imports happen inside the commands.
+``benchmark predictor nb201|nb101``: how well each predictor ranks NB201 / NB101 cells from
+few labels (``ecgnas.benchmarks.predictor_bench``; NB101 ranks by seed-0 test accuracy). Heavy imports happen inside the commands.
 """
 
 from __future__ import annotations
@@ -35,9 +35,12 @@ def _names(text: str) -> tuple[str, ...]:
 
 @app.command("predictor")
 def predictor(
-    benchmark: str = typer.Argument("nb201", help="Benchmark table: nb201."),
-    dataset: str = typer.Option(
-        "cifar10-valid", "--dataset", help="cifar10-valid, cifar10, cifar100 or ImageNet16-120."
+    benchmark: str = typer.Argument("nb201", help="Benchmark table: nb201 or nb101."),
+    dataset: str | None = typer.Option(
+        None,
+        "--dataset",
+        help="NB201 only: cifar10-valid (default), cifar10, cifar100 or ImageNet16-120. "
+        "nb101 has one (cifar10).",
     ),
     labels: str = typer.Option(
         "20,50,100,200", "--labels", help="Labelled archs, comma-separated."
@@ -49,6 +52,12 @@ def predictor(
         "--variants",
         help=f"Predictors, comma-separated (default: all), {any_of(PREDICTOR_NAMES)}.",
     ),
+    pool: int | None = typer.Option(
+        None,
+        "--pool",
+        help="Unlabelled cells per seed the metrics cover, a seeded random sample "
+        "(default: nb101 10000; nb201 all).",
+    ),
     jobs: int = typer.Option(1, "--jobs", help="Worker processes."),
     clp_seed: int = typer.Option(0, "--clp-seed", help="Seed of the shared CLP encoder."),
     out: str = typer.Option("reports", "--out", help="Report folder."),
@@ -56,7 +65,8 @@ def predictor(
     cache_dir: str | None = cache_dir_option(),
     quiet: bool = typer.Option(False, "--quiet", help="No progress lines, no INFO log messages."),
 ) -> None:
-    """Rank all NB201 cells from 20..200 labels with every predictor; write a report."""
+    """Rank NB201 (or NB101, by seed-0 test accuracy) cells from 20..200 labels with every
+    predictor; write a report."""
     from ecgnas.benchmarks.predictor_bench import (
         PredictorBenchConfig,
         run_predictor_bench,
@@ -74,6 +84,7 @@ def predictor(
         seeds=tuple(range(first_seed, first_seed + seeds)),
         variants=_names(variants) or PREDICTOR_NAMES,
         jobs=jobs,
+        pool=pool,
         clp_seed=clp_seed,
         data_dir=data_dir,
         cache_dir=cache_dir,
@@ -87,9 +98,11 @@ def predictor(
                 err=True,
             )
 
+    where = "all unlabelled cells" if config.pool is None else f"{config.pool} cells/seed"
     typer.echo(
-        f"predictor benchmark {benchmark} {dataset}: {len(config.variants)} predictors x "
-        f"{len(config.seeds)} seeds x labels {list(config.labels)}, jobs {jobs}",
+        f"predictor benchmark {benchmark} {config.dataset}: {len(config.variants)} predictors x "
+        f"{len(config.seeds)} seeds x labels {list(config.labels)}, metrics over {where}, "
+        f"jobs {jobs}",
         err=True,
     )
     t0 = time.perf_counter()

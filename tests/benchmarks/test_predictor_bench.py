@@ -13,6 +13,7 @@ from ecgnas.benchmarks.predictor_bench import (
     PredictorBenchConfig,
     labelled_sets,
     paired_difference,
+    pool_cells,
     ranking_metrics,
     run_predictor_bench,
     summarize,
@@ -116,3 +117,61 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "--labels" in capsys.readouterr().err
     with pytest.raises(DataError, match="not found"):
         run_predictor_bench(PredictorBenchConfig(data_dir=str(tmp_path), variants=("path_mlp",)))
+
+
+def test_nb101_config_and_pool_cells() -> None:
+    c = PredictorBenchConfig(benchmark="nb101")
+    assert c.dataset == "cifar10" and c.pool == 10_000
+    assert PredictorBenchConfig(benchmark="nb101", dataset="cifar10").dataset == "cifar10"
+    nb201 = PredictorBenchConfig()
+    assert nb201.dataset == "cifar10-valid" and nb201.pool is None  # NB201 unchanged
+    with pytest.raises(ConfigError, match="--dataset is NB201's"):
+        PredictorBenchConfig(benchmark="nb101", dataset="cifar100")
+    with pytest.raises(ConfigError, match="--pool"):
+        PredictorBenchConfig(benchmark="nb101", pool=1)
+    pool = pool_cells(1000, (20, 50), seed=3, pool=100)
+    assert len(pool) == len(np.unique(pool)) == 100
+    assert not set(pool) & set(labelled_sets(1000, (20, 50), seed=3)[50])
+    assert np.array_equal(pool, pool_cells(1000, (20, 50), seed=3, pool=100))
+    with pytest.raises(ConfigError, match="--pool"):
+        pool_cells(1000, (20, 50), seed=3, pool=960)
+
+
+def test_tiny_nb101_benchmark_ranks_by_seed0_test(nasbench_dir: Path, tmp_path: Path) -> None:
+    config = PredictorBenchConfig(
+        benchmark="nb101",
+        labels=(20,),
+        seeds=(0,),
+        variants=("onehot_mlp_rank", "gin_mse"),
+        pool=500,
+        data_dir=str(nasbench_dir.parent),
+        cache_dir=str(tmp_path / "cache"),
+    )
+    records, pretrained = run_predictor_bench(config)
+    assert pretrained is None
+    assert [(r.variant, r.labels, r.seed) for r in records] == [
+        ("onehot_mlp_rank", 20, 0),
+        ("gin_mse", 20, 0),
+    ]
+    for r in records:
+        assert -1.0 <= r.kendall_tau <= 1.0 and 0.0 <= r.precision_top <= 1.0
+    paths = write_report(tmp_path / "out", config, records, None, "ecgnas test", 1.0)
+    assert sorted(p.name for p in paths.values()) == [
+        "predictor_nb101.json",
+        "predictor_nb101.md",
+        "predictor_nb101.png",
+    ]
+    payload = json.loads(paths["json"].read_text())
+    assert payload["meta"]["signal"] == "test_acc_108_seed0"
+    assert payload["meta"]["pool"] == 500 and payload["config"]["pool"] == 500
+    md = paths["md"].read_text()
+    assert "seed-0 test accuracy" in md and "selects on / ranks by" in md
+    assert "500 cells per seed" in md and "Targets" not in md
+
+
+def test_cli_rejects_a_dataset_for_nb101(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["benchmark", "predictor", "nb101", "--dataset", "cifar100"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --dataset is NB201's") and err.count("\n") == 1
