@@ -196,10 +196,8 @@ class Classifier:
         """The model inputs (``ecgnas.data.inputs.build_inputs`` with the bundle's
         ``InputConfig``) of one recording's prepared beats, in time order: windows
         ``x [n, 1, W]`` and the six RR columns ``rr [n, 6]``."""
-        from ecgnas.data.inputs import InputConfig, build_inputs
+        from ecgnas.data.inputs import build_inputs
 
-        if self.inputs == InputConfig() or len(x) == 0:
-            return x, rr
         return build_inputs(
             x,
             rr,

@@ -263,16 +263,13 @@ def as_arrays(beats: BeatSet, inputs: InputConfig | None = None) -> BeatArrays:
     from ecgnas.data.inputs import build_inputs
     from ecgnas.train.trainer import BeatArrays
 
-    inputs = inputs or InputConfig()
-    if inputs == InputConfig():
-        return BeatArrays(x=beats.x, rr=beats.rr, y=beats.y, record=beats.record)
     x, rr = build_inputs(
         beats.x,
         beats.rr,
         beats.record,
         fs=beats.config.fs,
         r_index=beats.config.window_before,
-        config=inputs,
+        config=inputs or InputConfig(),
     )
     return BeatArrays(x=x, rr=rr, y=beats.y, record=beats.record)
 
