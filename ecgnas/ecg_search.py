@@ -8,7 +8,10 @@ Layout of a run directory::
     <run_dir>/result.json      written at the end: best arch, its DS1-val metrics, the top archs
     <run_dir>/report.md        the run report; trajectory.png: best-so-far DS1-val macro-F1
 
-Only DS1 records are read (training on DS1-train records, scoring on DS1-val records).
+Only DS1 records are read: candidates train on DS1-train records and are scored on DS1-val
+records (the holdout proxy, ``ecgnas.train.ecg_evaluator``), or are scored by DS1
+cross-validation at a fidelity (``ecgnas.classifier.proxy``; the joint space ``ecgjoint``
+always is).
 ``arch_from_run(run_dir)`` reads the best arch back from ``result.json``.
 
 An application module: it ties the generic search engine (``ecgnas.search``) to the ECG data
@@ -29,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from ecgnas.errors import ConfigError, RunError
+from ecgnas.evaluate import Evaluator, EvaluatorSpec
 from ecgnas.io import atomic_path, atomic_write_json, atomic_write_text
 from ecgnas.search.base import Evaluation, History
 from ecgnas.search.budget import SECONDS_PER_DAY, Budget
@@ -46,7 +50,10 @@ RESULT_FILE = "result.json"
 @dataclass(frozen=True)
 class ECGSearchSettings:
     """One ECG search. ``gpu_days``: the device-day budget (wall seconds / 86,400 x devices,
-    evaluator and predictor time); ``max_evals`` an optional cap on evaluations."""
+    evaluator and predictor time); ``max_evals`` an optional cap on evaluations.
+    ``fidelity``: score candidates by DS1 cross-validation at this fidelity (a name in
+    ``ecgnas.classifier.proxy.FIDELITIES``, or ``Fidelity`` fields as a dict) instead of the
+    holdout proxy ``proxy``."""
 
     gpu_days: float
     max_evals: int | None = None
@@ -58,6 +65,19 @@ class ECGSearchSettings:
     strategy: dict[str, Any] = field(default_factory=dict)
     val_fraction: float = 0.2
     split_seed: int = 0
+    fidelity: str | dict[str, Any] | None = None
+
+    def cv_fidelity(self) -> str | dict[str, Any] | None:
+        """The DS1-CV fidelity candidates are scored at (``ecgnas.classifier.proxy``), or
+        None for the holdout proxy (``proxy``). The joint space always uses DS1-CV (its
+        archs choose their own inputs): ``fidelity``, else the chosen search proxy."""
+        if self.fidelity is not None:
+            return self.fidelity
+        if self.space == "ecgjoint":
+            from ecgnas.classifier.proxy import PROXY
+
+            return PROXY
+        return None
 
     def budget(self) -> Budget:
         return Budget.device_days(self.gpu_days, self.devices, self.max_evals)
@@ -96,9 +116,7 @@ def run_ecg_search(
     run and ``resume`` is false, or when settings differ on resume.
     """
     from ecgnas.search import make_strategy
-    from ecgnas.spaces.registry import ECG_SPACE_NAMES, get_space
-    from ecgnas.train.ecg_data import load_ds1_split
-    from ecgnas.train.ecg_evaluator import ECGEvaluator
+    from ecgnas.spaces.registry import ECG_SPACE_NAMES
 
     run_dir = Path(run_dir)
     journal = run_dir / JOURNAL_NAME
@@ -111,28 +129,12 @@ def run_ecg_search(
         )
     run_dir.mkdir(parents=True, exist_ok=True)
 
-    space = get_space(settings.space)
-    split_kwargs: dict[str, Any] = {
-        "val_fraction": settings.val_fraction,
-        "split_seed": settings.split_seed,
-    }
-    if records is not None:
-        split_kwargs["records"] = records
-    data = load_ds1_split(data_dir=data_dir, cache_dir=cache_dir, **split_kwargs)
-    evaluator = ECGEvaluator(space, data, settings.proxy)
+    evaluator, spec, described = _evaluator(settings, data_dir, cache_dir, records)
     strategy = make_strategy(settings.method, **settings.strategy_settings())
-    extra = _record_settings(run_dir, settings, data.describe(), strategy.settings())
+    extra = _record_settings(run_dir, settings, described, strategy.settings())
     if workers > 0 or storage is not None:
         from ecgnas.search.distributed import run_distributed
-        from ecgnas.train.ecg_evaluator import mitbih_spec
 
-        spec = mitbih_spec(
-            settings.space,
-            settings.proxy.to_json(),
-            val_fraction=settings.val_fraction,
-            split_seed=settings.split_seed,
-            records=records,
-        )
         result = run_distributed(
             strategy,
             spec,
@@ -160,8 +162,62 @@ def run_ecg_search(
             extra_settings=extra,
             on_evaluation=on_evaluation,
         )
-    write_run_report(result, settings, run_dir, data.describe())
+    write_run_report(result, settings, run_dir, described)
     return result
+
+
+def _evaluator(
+    settings: ECGSearchSettings,
+    data_dir: str | os.PathLike[str] | None,
+    cache_dir: str | os.PathLike[str] | None,
+    records: tuple[str, ...] | None,
+) -> tuple[Evaluator, EvaluatorSpec, dict[str, Any]]:
+    """The run's evaluator, its spec (for workers) and a description of its data."""
+    from ecgnas.spaces.registry import get_space
+
+    space = get_space(settings.space)
+    fidelity = settings.cv_fidelity()
+    if fidelity is not None:
+        from ecgnas.classifier.proxy import BeatCache, CVEvaluator, cv_spec, get_fidelity
+        from ecgnas.data.splits import DS1
+
+        if records is not None:
+            raise ConfigError("a DS1 cross-validation search scores all DS1 records")
+        if isinstance(fidelity, str):
+            fid = get_fidelity(fidelity)
+        else:
+            from ecgnas.classifier.proxy import Fidelity
+
+            fid = Fidelity.from_json(fidelity)
+        device = settings.proxy.device
+        cv = CVEvaluator(
+            space, fid, seed=settings.seed, device=device, beats=BeatCache(data_dir, cache_dir)
+        )
+        described = {
+            "signal": "DS1-CV pooled macro-F1 (N,S,V,F)",
+            "fidelity": fidelity,
+            "fidelity_settings": fid.to_json(),
+            "records": list(DS1),
+        }
+        return cv, cv_spec(settings.space, fid, seed=settings.seed, device=device), described
+    from ecgnas.train.ecg_data import load_ds1_split
+    from ecgnas.train.ecg_evaluator import ECGEvaluator, mitbih_spec
+
+    split_kwargs: dict[str, Any] = {
+        "val_fraction": settings.val_fraction,
+        "split_seed": settings.split_seed,
+    }
+    if records is not None:
+        split_kwargs["records"] = records
+    data = load_ds1_split(data_dir=data_dir, cache_dir=cache_dir, **split_kwargs)
+    spec = mitbih_spec(
+        settings.space,
+        settings.proxy.to_json(),
+        val_fraction=settings.val_fraction,
+        split_seed=settings.split_seed,
+        records=records,
+    )
+    return ECGEvaluator(space, data, settings.proxy), spec, data.describe()
 
 
 def _record_settings(
@@ -208,6 +264,9 @@ def write_run_report(
     order = np.argsort([-e.score for e in evals], kind="stable")[:10]
     top = [evals[int(i)] for i in order]
     spent = result.seconds_spent
+    cv = "fidelity" in data
+    signal = "DS1-CV macro-F1" if cv else "DS1-val macro-F1"
+    prefix = "cv_f1_" if cv else "val_f1_"
     payload = {
         "best": {
             "arch": best.arch.to_json(),
@@ -215,7 +274,7 @@ def write_run_report(
             "score": best.score,
             "metrics": best.metrics,
         },
-        "score_name": "DS1-val macro-F1 (N,S,V,F)",
+        "score_name": f"{signal} (N,S,V,F)",
         "top": [
             {"arch": e.arch.to_json(), "key": e.arch.key(), "score": e.score, "index": e.index}
             for e in top
@@ -229,29 +288,27 @@ def write_run_report(
         "data": data,
     }
     atomic_write_json(run_dir / RESULT_FILE, payload)
-    _plot_trajectory(evals, run_dir / "trajectory.png")
+    _plot_trajectory(evals, run_dir / "trajectory.png", signal)
     lines = [
         f"# ECG search: {settings.space} / {settings.method} (seed {settings.seed})",
         "",
-        "All scores are **DS1-validation** macro-F1 over N, S, V, F (records "
-        + ", ".join(data["val_records"])
-        + "), from proxy training on DS1-train records. No DS2 record was read.",
+        _signal_note(data),
         "",
         f"- evaluations: {len(evals)}; stop: {result.stop_reason}",
         f"- device time: {spent:.0f} s = {payload['device_days']:.4f} device-days "
         f"(budget {settings.gpu_days} device-days); strategy/predictor share: "
         f"{payload['strategy_seconds']:.0f} s",
-        f"- proxy training: {settings.proxy.to_json()}",
-        f"- best arch: `{best.arch.key()}`, DS1-val macro-F1 {best.score:.4f}",
+        f"- proxy training: {data['fidelity_settings'] if cv else settings.proxy.to_json()}",
+        f"- best arch: `{best.arch.key()}`, {signal} {best.score:.4f}",
         "",
-        "| rank | arch | DS1-val macro-F1 | F1 N | F1 S | F1 V | F1 F | params | eval # |",
+        f"| rank | arch | {signal} | F1 N | F1 S | F1 V | F1 F | params | eval # |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for rank, e in enumerate(top, 1):
         m = e.metrics
         lines.append(
             f"| {rank} | `{e.arch.key()}` | {e.score:.4f} | "
-            + " | ".join(f"{float(m.get(f'val_f1_{c}', float('nan'))):.3f}" for c in "NSVF")
+            + " | ".join(f"{float(m.get(f'{prefix}{c}', float('nan'))):.3f}" for c in "NSVF")
             + f" | {int(float(m.get('params', 0))):,} | {e.index} |"
         )
     lines += ["", "![best-so-far](trajectory.png)", ""]
@@ -277,7 +334,21 @@ def arch_from_run(run_dir: str | os.PathLike[str]) -> Arch:
     return arch
 
 
-def _plot_trajectory(evals: list[Evaluation], path: Path) -> None:
+def _signal_note(data: dict[str, Any]) -> str:
+    if "fidelity" in data:
+        return (
+            "All scores are **DS1 cross-validation** macro-F1 over N, S, V, F (pooled "
+            f"out-of-fold predictions over the DS1 records, fidelity `{data['fidelity']}`). "
+            "No DS2 record was read."
+        )
+    return (
+        "All scores are **DS1-validation** macro-F1 over N, S, V, F (records "
+        + ", ".join(data["val_records"])
+        + "), from proxy training on DS1-train records. No DS2 record was read."
+    )
+
+
+def _plot_trajectory(evals: list[Evaluation], path: Path, signal: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -289,7 +360,7 @@ def _plot_trajectory(evals: list[Evaluation], path: Path) -> None:
     ax.scatter(hours, scores, s=10, alpha=0.5, label="evaluated arch")
     ax.step(hours, np.maximum.accumulate(scores), where="post", color="C1", label="best so far")
     ax.set_xlabel("cumulative evaluation time (device-hours)")
-    ax.set_ylabel("DS1-val macro-F1")
+    ax.set_ylabel(signal)
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()

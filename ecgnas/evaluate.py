@@ -133,6 +133,9 @@ _KINDS: dict[str, EvaluatorKind] = {
     "mitbih": EvaluatorKind(
         "mitbih", "ecgnas.train.ecg_evaluator:build_mitbih_evaluator", "ecg1d", True
     ),
+    "mitbih_cv": EvaluatorKind(
+        "mitbih_cv", "ecgnas.classifier.proxy:build_cv_evaluator", "ecgjoint", True
+    ),
 }
 
 #: the evaluator names a spec may give, in the order messages list them

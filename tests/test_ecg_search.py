@@ -14,6 +14,7 @@ import pytest
 
 from ecgnas.data import DS1, DS2
 from ecgnas.ecg_search import ECGSearchSettings, run_ecg_search
+from ecgnas.errors import ConfigError
 from ecgnas.search.runlog import open_storage
 from ecgnas.train.ecg_evaluator import ProxySettings
 
@@ -26,6 +27,7 @@ import torch
 torch.set_num_threads(1)
 import ecgnas.train.ecg_evaluator as ev_mod
 from ecgnas.ecg_search import ECGSearchSettings, run_ecg_search
+from ecgnas.errors import ConfigError
 from ecgnas.train.ecg_evaluator import ProxySettings
 cfg = json.loads(sys.argv[1])
 calls = {"n": 0}
@@ -148,3 +150,33 @@ def test_refuses_to_overwrite_or_resume_nothing(tmp_path: Path) -> None:
     with pytest.raises(RunError, match="already holds a run"):
         run_ecg_search(_settings("random", 1), tmp_path / "busy")
     assert os.listdir(tmp_path / "busy") == ["runlog.journal"]
+
+
+def test_the_joint_space_searches_by_ds1_cross_validation(
+    tmp_path: Path, real_data_dir: Path, shared_cache_dir: Path
+) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    tiny = {"folds": 2, "epochs": 1, "max_majority": 200, "val_majority": 300, "width_divisor": 4}
+    settings = ECGSearchSettings(
+        gpu_days=1.0,
+        max_evals=2,
+        space="ecgjoint",
+        method="random",
+        seed=1,
+        proxy=ProxySettings(device="cpu"),
+        fidelity=tiny,
+    )
+    assert ECGSearchSettings(gpu_days=1.0, space="ecgjoint").cv_fidelity() == "e2k2"
+    assert ECGSearchSettings(gpu_days=1.0).cv_fidelity() is None
+    run = tmp_path / "joint"
+    result = run_ecg_search(settings, run, data_dir=real_data_dir, cache_dir=shared_cache_dir)
+    assert len(result.evaluations) == 2
+    assert all(e.arch.space == "ecgjoint" and 0 < e.score <= 1 for e in result.evaluations)
+    saved = json.loads((run / "result.json").read_text())
+    assert saved["score_name"] == "DS1-CV macro-F1 (N,S,V,F)"
+    assert saved["data"]["fidelity_settings"]["width_divisor"] == 4
+    assert "DS1 cross-validation" in (run / "report.md").read_text()
+    with pytest.raises(ConfigError, match="scores all DS1 records"):
+        run_ecg_search(settings, tmp_path / "subset", records=RECORDS)

@@ -14,7 +14,7 @@ from ecgnas.testing import ToyEvaluator, toy_space
 
 
 def test_kinds_by_name_or_spec() -> None:
-    assert EVALUATOR_NAMES == ("nb201", "mitbih")
+    assert EVALUATOR_NAMES == ("nb201", "mitbih", "mitbih_cv")
     assert evaluator_kind("nb201") is evaluator_kind({"evaluator": "nb201", "delay_s": 0})
     mitbih = evaluator_kind({"evaluator": "mitbih"})
     assert mitbih.uses_device and not evaluator_kind("nb201").uses_device
@@ -24,7 +24,7 @@ def test_kinds_by_name_or_spec() -> None:
 
 @pytest.mark.parametrize("spec", ["nope", {"evaluator": "nope"}, {}, {"evaluator": 3}])
 def test_unknown_kind_is_a_config_error_listing_the_known(spec) -> None:
-    with pytest.raises(ConfigError, match="unknown evaluator .*; known: nb201, mitbih$"):
+    with pytest.raises(ConfigError, match="unknown evaluator .*; known: nb201, mitbih, mitbih_cv$"):
         evaluator_kind(spec)
 
 

@@ -35,6 +35,7 @@ from ecgnas.classifier.recipe import (
     load_ds1,
     model_factory,
     model_settings,
+    setup_for,
     train_config,
 )
 from ecgnas.errors import ConfigError
@@ -126,20 +127,31 @@ def fit_fold(
     *,
     device: str = "cpu",
     progress: Callable[[int, dict[str, float]], None] | None = None,
+    fast: bool = False,
 ) -> FoldFit:
     """Train one fold for exactly ``hyperparams.epochs`` epochs, then fit its temperature
-    on the held-out records."""
+    on the held-out records. ``fast``: score the held-out records only after the last
+    epoch (the same result; ``history`` then has no per-epoch validation F1) and train on
+    fixed-shape batches (``TrainConfig.fixed_batches``)."""
     from ecgnas.classifier.calibration import fit_temperature
     from ecgnas.classifier.final import logits_of
     from ecgnas.train.trainer import train_classifier
 
     settings = model_settings(arch, setup, hyperparams.dropout)
     build = model_factory(arch, settings, hyperparams.dropout, seed)
-    config = replace(train_config(hyperparams, setup, seed, device), select="last")
+    config = replace(
+        train_config(hyperparams, setup, seed, device),
+        select="last",
+        watch=not fast,
+        fixed_batches=fast,
+    )
     result = train_classifier(build, train, val, config, setup.classes, progress=progress)
-    model = build()
-    model.load_state_dict(result.state_dict)
-    logits = logits_of(model.eval(), val.x, val.rr, setup.eval_batch_size)
+    if result.val_logits is not None and result.device == "cpu":
+        logits = result.val_logits  # the same float32 eval-mode pass, kept by the trainer
+    else:  # mixed precision on a GPU: score the kept weights again in float32 on the CPU
+        model = build()
+        model.load_state_dict(result.state_dict)
+        logits = logits_of(model.eval(), val.x, val.rr, setup.eval_batch_size)
     return FoldFit(
         split=split,
         seed=seed,
@@ -161,25 +173,37 @@ def cross_validate(
     data_dir: str | os.PathLike[str] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     device: str = "cpu",
+    fast: bool = False,
+    val_majority: int | None = None,
 ) -> CVResult:
     """Record-wise ``setup.folds``-fold CV of the recipe over DS1 (see the module docstring).
 
     ``beats``: DS1 beats already loaded with ``setup`` (``ConfigError`` if any record is
-    outside DS1). Raises what the data layer and the trainer raise.
+    outside DS1). ``fast``: see ``fit_fold`` (search proxies). ``val_majority`` (proxies):
+    score only this many random held-out beats of the majority class (N) per fold, every
+    other beat, and weight those N beats up to their fold's count in the pooled confusion
+    matrix (an unbiased estimate of its counts, rounded); unscored beats get prediction -1.
+    Raises what the data layer and the trainer raise.
     """
     from ecgnas.data.splits import DS1
 
     t0 = time.perf_counter()
+    setup = setup_for(arch, setup)
     if beats is None:
         beats = load_ds1(setup, data_dir, cache_dir)
     elif not set(np.unique(beats.record).tolist()) <= set(DS1):
         raise ConfigError("cross-validation: the beats passed in include records outside DS1")
     arrays = as_arrays(beats, setup.inputs)
     pred = np.full(len(arrays), -1, dtype=np.int64)
+    weight = np.ones(len(arrays))
     folds: list[FoldFit] = []
     for i, split in enumerate(ds1_splits(beats, setup, kfold=True)):
         tr = np.isin(arrays.record, split.train)
         va = np.isin(arrays.record, split.val)
+        if val_majority is not None:
+            va = _subsample_majority(
+                arrays.y, va, val_majority, weight, seed * FOLD_SEED_STRIDE + i
+            )
         fold = fit_fold(
             arch,
             hyperparams,
@@ -189,6 +213,7 @@ def cross_validate(
             _take(arrays, va),
             split,
             device=device,
+            fast=fast,
         )
         pred[va] = fold.val_logits.argmax(axis=1)
         folds.append(fold)
@@ -200,7 +225,10 @@ def cross_validate(
             fold.val_metrics.macro_f1,
             fold.temperature,
         )
-    metrics = classification_metrics(arrays.y, pred, setup.classes)
+    if val_majority is None:
+        metrics = classification_metrics(arrays.y, pred, setup.classes)
+    else:
+        metrics = _weighted_metrics(arrays.y, pred, weight, setup.classes)
     return CVResult(
         arch=arch,
         settings=model_settings(arch, setup, hyperparams.dropout),
@@ -214,6 +242,34 @@ def cross_validate(
         metrics=metrics,
         seconds=time.perf_counter() - t0,
     )
+
+
+def _subsample_majority(
+    y: np.ndarray, va: np.ndarray, keep: int, weight: np.ndarray, seed: int
+) -> np.ndarray:
+    """``va`` with all but ``keep`` random majority-class beats dropped; the kept ones get
+    weight ``n_majority / keep`` in ``weight`` (in place)."""
+    majority = int(np.bincount(y).argmax())
+    held = np.flatnonzero(va & (y == majority))
+    if len(held) <= keep:
+        return va
+    kept = np.random.default_rng(seed).choice(held, size=keep, replace=False)
+    out = va & (y != majority)
+    out[kept] = True
+    weight[kept] = len(held) / keep
+    return out
+
+
+def _weighted_metrics(
+    y: np.ndarray, pred: np.ndarray, weight: np.ndarray, classes: tuple[str, ...]
+) -> ClassMetrics:
+    from ecgnas.train.metrics import metrics_from_confusion
+
+    scored = pred >= 0
+    n = len(classes)
+    cm = np.zeros((n, n))
+    np.add.at(cm, (y[scored], pred[scored]), weight[scored])
+    return metrics_from_confusion(np.rint(cm).astype(np.int64), classes)
 
 
 def _take(arrays: BeatArrays, mask: np.ndarray) -> BeatArrays:
@@ -249,6 +305,7 @@ def fit_ensemble(
     from ecgnas.classifier.report import ECE_BINS
     from ecgnas.data.splits import RecordSplit
 
+    setup = setup_for(arch, setup)
     cv = cross_validate(
         arch,
         hyperparams,

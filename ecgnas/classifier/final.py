@@ -42,6 +42,7 @@ from ecgnas.classifier.recipe import (
     load_ds1,
     model_factory,
     model_settings,
+    setup_for,
     train_config,
 )
 from ecgnas.classifier.report import (
@@ -151,6 +152,7 @@ def fit_final(
     """
     from ecgnas.train.trainer import train_classifier
 
+    setup = setup_for(arch, setup)
     if setup.final == "ensemble":
         from ecgnas.classifier.cv import fit_ensemble
 

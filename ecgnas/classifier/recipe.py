@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 CV_MODES: Final = ("holdout", "kfold")
 FINAL_MODES: Final = ("holdout", "ensemble")
 LOSSES: Final = ("weighted_ce", "focal")
+CELL_NET_SPACES: Final = ("ecg1d", "ecgjoint")
+"""Spaces whose network is the cell network (``dropout`` and ``width`` are model settings)."""
 
 
 @dataclass(frozen=True)
@@ -173,11 +175,38 @@ def model_settings(arch: Arch, setup: Setup, dropout: float) -> dict[str, Any]:
         input_len=setup.preprocess.window,
         in_channels=setup.inputs.n_channels,
     )
-    if arch.space == "ecg1d":
+    if arch.space in CELL_NET_SPACES:
         settings["dropout"] = float(dropout)
         if setup.width is not None:
             settings["width"] = int(setup.width)
     return settings
+
+
+def setup_for(arch: Arch, setup: Setup) -> Setup:
+    """``setup`` with the data choices of an ``ecgjoint`` arch applied (sampling rate,
+    window, neighbouring beats, channels, RR set); other archs get ``setup`` unchanged.
+
+    Every path that trains or scores an arch (cross-validation, the final fit, tuning)
+    passes through here, so a joint arch always sees the data it names.
+    """
+    if arch.space != "ecgjoint":
+        return setup
+    from ecgnas.spaces.ecgjoint import ECGJointSpace
+
+    d = ECGJointSpace().data_choices(arch)
+    return replace(
+        setup,
+        preprocess=replace(
+            setup.preprocess, fs=d.fs, window_before=d.window_before, window_after=d.window_after
+        ),
+        inputs=replace(
+            setup.inputs,
+            context_beats=d.context_beats,
+            raw=d.raw,
+            derivative=d.derivative,
+            rr_features=d.rr_features,  # type: ignore[arg-type]
+        ),
+    )
 
 
 def model_factory(
@@ -195,7 +224,7 @@ def model_factory(
         from ecgnas.train.models import build_ecg_model
 
         model = build_ecg_model(arch, settings, seed=seed)
-        if arch.space != "ecg1d":
+        if arch.space not in CELL_NET_SPACES:
             for module in model.modules():
                 if isinstance(module, nn.Dropout):
                     module.p = float(dropout)

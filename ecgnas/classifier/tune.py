@@ -47,6 +47,7 @@ from ecgnas.classifier.recipe import (
     load_ds1,
     model_factory,
     model_settings,
+    setup_for,
     train_config,
 )
 from ecgnas.errors import ConfigError, RunError
@@ -213,7 +214,7 @@ def tune(
     """
     from ecgnas.data.splits import DS1
 
-    setup = setup or Setup()
+    setup = setup_for(arch, setup or Setup())
     if n_trials < 1:
         raise ConfigError(f"trials must be >= 1, got {n_trials}")
     if pruner not in PRUNERS:

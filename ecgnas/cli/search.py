@@ -7,10 +7,19 @@ from typing import Any
 
 import typer
 
+from ecgnas.classifier.proxy import FIDELITIES
+from ecgnas.classifier.proxy import PROXY as DEFAULT_PROXY
 from ecgnas.cli._common import CACHE_DIR_HELP, DATA_DIR_HELP, one_of
 from ecgnas.errors import ConfigError
 from ecgnas.search.registry import STRATEGY_NAMES
 from ecgnas.spaces.registry import ECG_SPACE_NAMES
+
+FIDELITY_NAMES = tuple(FIDELITIES)
+FIDELITY_HELP = (
+    f"Score candidates by DS1 cross-validation at this fidelity ({one_of(FIDELITY_NAMES)}); "
+    f"the ecgjoint space always does (default {DEFAULT_PROXY}). Without it, "
+    "ecg1d/manual/tiny use the holdout proxy (--epochs, --max-majority, --width)."
+)
 
 
 def set_threads(threads: int | None) -> None:
@@ -48,6 +57,7 @@ def search(
         4000, "--max-majority", help="Proxy training: N beats per epoch (0 = all)."
     ),
     width: int = typer.Option(8, "--width", help="ecg1d stem width during search."),
+    fidelity: str | None = typer.Option(None, "--fidelity", help=FIDELITY_HELP),
     threads: int | None = typer.Option(
         None, "--threads", help="torch CPU threads (default: torch's)."
     ),
@@ -82,8 +92,18 @@ def search(
         device=device,
         seed=seed,
     )
+    if fidelity is not None and fidelity not in FIDELITY_NAMES:
+        raise ConfigError(
+            f"unknown --fidelity {fidelity!r}; choose one of {', '.join(FIDELITY_NAMES)}"
+        )
     settings = ECGSearchSettings(
-        gpu_days=gpu_days, max_evals=max_evals, space=space, method=method, seed=seed, proxy=proxy
+        gpu_days=gpu_days,
+        max_evals=max_evals,
+        space=space,
+        method=method,
+        seed=seed,
+        proxy=proxy,
+        fidelity=fidelity,
     )
     run_dir = run_dir or default_run_dir(settings)
     result = _run_with_progress(
@@ -96,12 +116,14 @@ def search(
         storage=storage,
     )
     best = result.best()
+    cv = settings.cv_fidelity() is not None
+    signal, prefix = ("DS1-CV", "cv_f1_") if cv else ("DS1-val", "val_f1_")
     typer.echo(f"evaluations: {len(result.evaluations)} ({result.stop_reason})")
-    typer.echo(f"best arch: {best.arch.key()}  DS1-val macro-F1 {best.score:.4f}")
+    typer.echo(f"best arch: {best.arch.key()}  {signal} macro-F1 {best.score:.4f}")
     typer.echo(
-        "per-class DS1-val F1: "
+        f"per-class {signal} F1: "
         + ", ".join(
-            f"{c} {float(best.metrics.get(f'val_f1_{c}', float('nan'))):.3f}" for c in "NSVF"
+            f"{c} {float(best.metrics.get(f'{prefix}{c}', float('nan'))):.3f}" for c in "NSVF"
         )
     )
     typer.echo(f"report: {run_dir / 'report.md'}  result: {run_dir / 'result.json'}")

@@ -1,8 +1,9 @@
 """``ecgnas space ...``: inspect search spaces.
 
-``ecgnas space info nb201|nb101|ecg1d|manual|tiny [--seed N] [--data-dir DIR] [--json]``
+``ecgnas space info nb201|nb101|ecg1d|ecgjoint|manual|tiny [--seed N] [--data-dir DIR] [--json]``
 prints the space's size, its ops, the widths of both encodings and an example arch with its
-parameter count (ecg1d: the network built at the default ``ECGModelConfig``; manual, tiny:
+parameter count (ecg1d: the network built at the default ``ECGModelConfig``; ecgjoint: the
+arch's network on the inputs its macro choices give under recipe r3; manual, tiny:
 the baseline CNN with 4 classes and 6 RR features; nb201: ``params_M_c10``
 from ``nasbench/nb201.csv.gz``; nb101: ``trainable_params`` from ``nasbench/nb101.npz``; a
 missing table prints "unavailable" with the reason).
@@ -100,6 +101,8 @@ def _params(space_name: str, arch: Any, data_dir: Path | None) -> dict[str, Any]
             ),
             "macs": count_flops(model),
         }
+    if space_name == "ecgjoint":
+        return _joint_params(arch)
     if space_name in ("manual", "tiny"):
         from ecgnas.spaces.ecg1d_model import count_params
         from ecgnas.train.models import build_ecg_model
@@ -146,3 +149,28 @@ def _nb101_params(arch: Any, path: Path) -> dict[str, Any]:
     except (OSError, KeyError, ValueError) as exc:
         return {"params": None, "params_source": f"cannot read {path}: {exc}"}
     return {"params": params, "params_source": "trainable_params of nb101.npz"}
+
+
+def _joint_params(arch: Any) -> dict[str, Any]:
+    """An ``ecgjoint`` arch's network on the inputs its choices give under recipe r3."""
+    from ecgnas.classifier.recipe import model_settings, setup_for
+    from ecgnas.classifier.recipes import get_recipe
+    from ecgnas.spaces.ecg1d_model import count_flops, count_params
+    from ecgnas.spaces.ecgjoint import ECGJointSpace
+    from ecgnas.train.models import build_ecg_model
+
+    base, hp = get_recipe("r3")
+    setup = setup_for(arch, base)
+    settings = model_settings(arch, setup, hp.dropout)
+    model = build_ecg_model(arch, settings, seed=0)
+    values = ", ".join(f"{k} {v}" for k, v in ECGJointSpace().values(arch).items())
+    return {
+        "params": count_params(model),
+        "params_source": (
+            f"the arch's network on recipe r3's inputs ({values}; "
+            f"{setup.inputs.n_channels} channel(s) of {setup.preprocess.window} samples, "
+            f"{setup.inputs.n_rr} RR/morphology features)"
+        ),
+        "macs": count_flops(model),
+        "macro": ECGJointSpace().values(arch),
+    }

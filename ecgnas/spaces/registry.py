@@ -1,4 +1,4 @@
-"""Search spaces by name: ``get_space("nb201" | "nb101" | "ecg1d" | "manual" | "tiny")``.
+"""Search spaces by name: ``get_space("nb201" | "nb101" | "ecg1d" | "ecgjoint" | "manual" | "tiny")``.
 
 Each call builds a fresh space (spaces cache graph encodings per instance, so keep the one
 you got). Space modules are imported on demand, so asking for ``nb201`` never imports the
@@ -29,6 +29,12 @@ _SPACES: dict[str, SpaceEntry] = {
     "nb201": SpaceEntry("ecgnas.spaces.nb201", "NB201Space", False, "NAS-Bench-201 cells"),
     "nb101": SpaceEntry("ecgnas.spaces.nb101", "NB101Space", False, "NAS-Bench-101 cells"),
     "ecg1d": SpaceEntry("ecgnas.spaces.ecg1d", "ECG1DSpace", True, "the ECG 1-D cell space"),
+    "ecgjoint": SpaceEntry(
+        "ecgnas.spaces.ecgjoint",
+        "ECGJointSpace",
+        True,
+        "the ECG cell plus macro and input choices (width, depth, stem, window, channels, RR, fs)",
+    ),
     "manual": SpaceEntry("ecgnas.spaces.manual", "ManualSpace", True, "the manual baseline's grid"),
     "tiny": SpaceEntry(
         "ecgnas.spaces.tiny", "TinySpace", True, "the tiny matched-filter CNN's grid (Farag 2023)"

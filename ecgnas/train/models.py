@@ -1,7 +1,8 @@
 """One door from an ECG arch to a torch model, whatever space it comes from.
 
 ``build_ecg_model(arch, settings, seed)`` builds an ``ecg1d`` cell network (settings:
-``ECGModelConfig`` fields) or one of the hand-designed baselines of a grid space, the
+``ECGModelConfig`` fields; an ``ecgjoint`` arch's network is its cell's, with the width,
+depth and stem kernel of its macro choices as the default settings) or one of the hand-designed baselines of a grid space, the
 ``manual`` CNN of Acharya et al. 2017 or the ``tiny`` matched-filter CNN after Farag 2023
 (settings: ``n_classes``, ``n_rr``, ``in_channels``). All take ``forward(beats
 [B, in_channels, W], rr [B, n_rr]) -> logits [B, n_classes]``. The classifier bundle stores
@@ -18,7 +19,7 @@ from ecgnas.spaces.base import Arch
 if TYPE_CHECKING:
     from torch import nn
 
-ECG_SPACES = ("ecg1d", "manual", "tiny")
+ECG_SPACES = ("ecg1d", "ecgjoint", "manual", "tiny")
 
 #: the grid-space baselines: space name -> (module, space class, model builder); the
 #: builders take ``(arch, n_classes, n_rr, in_channels, *, seed)``
@@ -43,6 +44,20 @@ def default_settings(
         out = ECGModelConfig(
             n_classes=n_classes, n_rr=n_rr, input_len=input_len, in_channels=in_channels
         ).to_json()
+    elif arch.space == "ecgjoint":
+        from ecgnas.spaces.ecg1d_model import ECGModelConfig
+        from ecgnas.spaces.ecgjoint import ECGJointSpace
+
+        net = ECGJointSpace().net_choices(arch)
+        out = ECGModelConfig(
+            width=net.width,
+            cells_per_stage=net.cells_per_stage,
+            stem_kernel=net.stem_kernel,
+            n_classes=n_classes,
+            n_rr=n_rr,
+            input_len=input_len,
+            in_channels=in_channels,
+        ).to_json()
     elif arch.space in _BASELINES:
         out = {"n_classes": n_classes, "n_rr": n_rr, "in_channels": in_channels}
     else:
@@ -63,6 +78,12 @@ def build_ecg_model(
         from ecgnas.spaces.ecg1d_model import ECGModelConfig, build_model
 
         return build_model(arch, ECGModelConfig.from_json(settings), seed=seed)
+    if arch.space == "ecgjoint":
+        from ecgnas.spaces.ecg1d_model import ECGModelConfig, build_model
+        from ecgnas.spaces.ecgjoint import ECGJointSpace
+
+        cell = ECGJointSpace().cell(arch)
+        return build_model(cell, ECGModelConfig.from_json(settings), seed=seed)
     if arch.space in _BASELINES:
         import importlib
 

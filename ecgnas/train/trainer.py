@@ -73,7 +73,13 @@ class TrainConfig:
     without a better one; ``"last"`` trains every epoch and keeps the last weights (the
     validation set is then only watched, so it stays an honest held-out estimate, as in
     cross-validation). ``adversarial``: weight of the record discriminator behind gradient
-    reversal (``ecgnas.train.adversarial``; 0 turns it off).
+    reversal (``ecgnas.train.adversarial``; 0 turns it off). ``watch=False`` (with
+    ``select="last"`` only) scores the validation set once, after the last epoch, instead of
+    after every epoch: the same result, one validation pass instead of ``epochs`` (cheap
+    proxies for search); ``history`` rows then carry ``nan`` validation macro-F1.
+    ``fixed_batches``: every step takes exactly ``batch_size`` beats (the epoch's order is
+    topped up from its own start), so every step has one shape (CUDA graphs and cuDNN
+    autotuning reuse their plans; off by default, which keeps the shipped recipe's numbers).
     """
 
     epochs: int = 20
@@ -93,6 +99,8 @@ class TrainConfig:
     eval_batch_size: int = 2048
     select: str = "best"
     adversarial: float = 0.0
+    watch: bool = True
+    fixed_batches: bool = False
 
     def __post_init__(self) -> None:
         if self.select not in SELECT_MODES:
@@ -107,6 +115,10 @@ class TrainConfig:
             raise ConfigError(f"adversarial must be >= 0, got {self.adversarial}")
         if not 0.0 <= self.augment <= 1.0:
             raise ConfigError(f"augment must lie in [0, 1], got {self.augment}")
+        if not self.watch and self.select != "last":
+            raise ConfigError(
+                'watch=False needs select="last" (early stopping watches every epoch)'
+            )
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -120,6 +132,8 @@ class TrainResult:
     val_metrics: ClassMetrics
     state_dict: dict[str, Any]
     history: list[dict[str, float]] = field(default_factory=list)
+    val_logits: np.ndarray | None = None
+    """float64 ``[n_val, C]`` validation logits of the kept weights (eval mode)."""
     seconds: float = 0.0
     compute_seconds: float = 0.0
     beats_trained: int = 0
@@ -260,9 +274,12 @@ def _to_device(
     )
 
 
-def _epoch_order(t: _Tensors, cap: int | None, gen: torch.Generator) -> torch.Tensor:
+def _epoch_order(
+    t: _Tensors, cap: int | None, gen: torch.Generator, fill_to: int | None = None
+) -> torch.Tensor:
     """This epoch's beats in random order: every minority beat and at most ``cap`` of the
-    majority class (a fresh subset each epoch)."""
+    majority class (a fresh subset each epoch); with ``fill_to``, topped up from its own
+    start to that length (fixed-shape batches)."""
     import torch
 
     if cap is not None and len(t.maj_idx) > cap:
@@ -270,7 +287,10 @@ def _epoch_order(t: _Tensors, cap: int | None, gen: torch.Generator) -> torch.Te
         idx = torch.cat([chosen, t.rest_idx])
     else:
         idx = torch.cat([t.maj_idx, t.rest_idx])
-    return idx[torch.randperm(len(idx), generator=gen)]
+    idx = idx[torch.randperm(len(idx), generator=gen)]
+    if fill_to is not None and len(idx) < fill_to:
+        idx = idx.repeat(-(-fill_to // len(idx)))[:fill_to]
+    return idx
 
 
 @dataclass
@@ -296,7 +316,7 @@ def _train_epoch(
 
     device = t.x_tr.device
     loop.model.train()
-    total_loss = 0.0
+    total_loss = torch.zeros((), device=device)
     for step in range(t.steps_per_epoch):
         b = idx[step * config.batch_size : (step + 1) * config.batch_size]
         if len(b) == 0:
@@ -317,9 +337,21 @@ def _train_epoch(
         loop.sched.step()
         loop.sync()
         loop.compute += time.perf_counter() - t0
-        total_loss += float(loss.detach()) * len(b)
+        total_loss += loss.detach() * len(b)
         loop.beats += len(b)
-    return total_loss
+    return float(total_loss)
+
+
+def _validate(
+    loop: _Loop, t: _Tensors, y: np.ndarray, config: TrainConfig, class_names: tuple[str, ...]
+) -> tuple[torch.Tensor, ClassMetrics, float]:
+    """Validation logits, metrics and macro-F1 (``nan`` as 0) of the model as it is now."""
+    t0 = time.perf_counter()
+    logits = predict_logits(loop.model, t.x_va, t.rr_va, config.eval_batch_size, loop.use_amp)
+    loop.sync()
+    loop.compute += time.perf_counter() - t0
+    metrics = classification_metrics(y, logits.argmax(1).cpu().numpy(), class_names)
+    return logits, metrics, 0.0 if math.isnan(metrics.macro_f1) else metrics.macro_f1
 
 
 def train_classifier(
@@ -372,19 +404,19 @@ def train_classifier(
     loop = _Loop(model, opt, sched, _loss_fn(config, weights), use_amp, sync, adversary=adversary)
 
     best: tuple[float, int, ClassMetrics | None, dict[str, Any]] = (-1.0, -1, None, {})
+    kept_logits: np.ndarray | None = None
     history: list[dict[str, float]] = []
     stale = 0
     for epoch in range(config.epochs):
         t_epoch = time.perf_counter()
         compute_before = loop.compute
-        idx = _epoch_order(t, config.max_majority_per_epoch, gen).to(device)
+        fill = t.steps_per_epoch * config.batch_size if config.fixed_batches else None
+        idx = _epoch_order(t, config.max_majority_per_epoch, gen, fill).to(device)
         total_loss = _train_epoch(loop, t, idx, config, aug_gen)
-        t0 = time.perf_counter()
-        logits_va = predict_logits(model, t.x_va, t.rr_va, config.eval_batch_size, use_amp)
-        sync()
-        loop.compute += time.perf_counter() - t0
-        metrics = classification_metrics(val.y, logits_va.argmax(1).cpu().numpy(), class_names)
-        f1 = 0.0 if math.isnan(metrics.macro_f1) else metrics.macro_f1
+        last = epoch == config.epochs - 1
+        logits_va, metrics, f1 = None, None, float("nan")
+        if config.watch or last:
+            logits_va, metrics, f1 = _validate(loop, t, val.y, config, class_names)
         row = {
             "epoch": float(epoch),
             "train_loss": total_loss / max(1, len(idx)),
@@ -396,10 +428,11 @@ def train_classifier(
         if progress is not None:
             progress(epoch, row)
         log.debug("epoch %d loss %.4f val macro-F1 %.4f", epoch, row["train_loss"], f1)
-        last = epoch == config.epochs - 1
         if (config.select == "best" and f1 > best[0]) or (config.select == "last" and last):
             state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
             best, stale = (f1, epoch, metrics, state), 0
+            assert logits_va is not None
+            kept_logits = logits_va.double().cpu().numpy()
         elif config.select == "best":
             stale += 1
             if stale >= config.patience:
@@ -416,4 +449,5 @@ def train_classifier(
         compute_seconds=loop.compute,
         beats_trained=loop.beats,
         device=str(device),
+        val_logits=kept_logits,
     )

@@ -58,6 +58,17 @@ def test_ecg1d_info_builds_the_model() -> None:
     assert out["macs"] == count_flops(model)
 
 
+def test_ecgjoint_info_describes_macro_choices_and_the_network() -> None:
+    out = info("ecgjoint", "--seed", "3")
+    space = get_space("ecgjoint")
+    arch = space.sample(np.random.default_rng(3))
+    assert out["size"] == 114_354_828 and out["example"] == arch.to_json()
+    assert (out["graph_node_features"], out["path_length"]) == (27, 277)
+    assert out["macro"] == {k: v for k, v in space.values(arch).items()}
+    assert out["params"] > 1000 and out["macs"] > out["params"]
+    assert "recipe r3" in out["params_source"]
+
+
 @pytest.mark.parametrize(("name", "size"), [("manual", 432), ("tiny", 54)])
 def test_baseline_info_builds_the_model(name: str, size: int) -> None:
     from ecgnas.spaces.ecg1d_model import count_params
@@ -96,5 +107,5 @@ def test_bad_space_is_one_line_exit_2(argv: list[str]) -> None:
     proc = subprocess.run([sys.executable, "-m", "ecgnas", *argv], capture_output=True, text=True)
     assert proc.returncode == 2
     if argv[-1] == "nb301":
-        known = "nb201, nb101, ecg1d, manual, tiny"
+        known = "nb201, nb101, ecg1d, ecgjoint, manual, tiny"
         assert proc.stderr == f"error: unknown search space 'nb301'; known spaces: {known}\n"

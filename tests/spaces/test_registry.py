@@ -11,11 +11,18 @@ import pytest
 from ecgnas.errors import ConfigError
 from ecgnas.spaces import SPACE_NAMES, SearchSpace, get_space
 
-SIZES = {"nb201": 15_625, "nb101": 423_624, "ecg1d": 117_649, "manual": 432, "tiny": 54}
+SIZES = {
+    "nb201": 15_625,
+    "nb101": 423_624,
+    "ecg1d": 117_649,
+    "ecgjoint": 114_354_828,
+    "manual": 432,
+    "tiny": 54,
+}
 
 
 def test_space_names() -> None:
-    assert SPACE_NAMES == ("nb201", "nb101", "ecg1d", "manual", "tiny")
+    assert SPACE_NAMES == ("nb201", "nb101", "ecg1d", "ecgjoint", "manual", "tiny")
 
 
 @pytest.mark.parametrize("name", SPACE_NAMES)
@@ -34,7 +41,7 @@ def test_every_name_gives_a_working_space(name: str) -> None:
 def test_unknown_name_lists_the_known_ones() -> None:
     with pytest.raises(
         ConfigError,
-        match="unknown search space 'nb301'; known spaces: nb201, nb101, ecg1d, manual, tiny",
+        match="unknown search space 'nb301'; known spaces: nb201, nb101, ecg1d, ecgjoint, manual, tiny",
     ):
         get_space("nb301")
 
@@ -51,7 +58,7 @@ def test_importing_spaces_is_light() -> None:
 def test_ecg_spaces_and_entries() -> None:
     from ecgnas.spaces.registry import ECG_SPACE_NAMES, space_entry
 
-    assert ECG_SPACE_NAMES == ("ecg1d", "manual", "tiny")
+    assert ECG_SPACE_NAMES == ("ecg1d", "ecgjoint", "manual", "tiny")
     for name in SPACE_NAMES:
         entry = space_entry(name)
         assert entry.ecg == (name in ECG_SPACE_NAMES)

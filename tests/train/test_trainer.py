@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -86,3 +88,41 @@ def test_bad_settings_are_config_errors() -> None:
     )
     with pytest.raises(ConfigError):
         train_classifier(TinyNet, empty, synthetic((5, 5, 5, 5), 0), TrainConfig(device="cpu"))
+
+
+def test_unwatched_training_scores_once_and_equals_the_watched_result() -> None:
+    train = synthetic((300, 40, 60, 20), seed=6)
+    val = synthetic((100, 20, 30, 10), seed=7)
+    cfg = TrainConfig(epochs=3, batch_size=64, lr=3e-2, seed=1, device="cpu", select="last")
+    watched = train_classifier(TinyNet, train, val, cfg)
+    quiet = train_classifier(TinyNet, train, val, replace(cfg, watch=False))
+    assert quiet.score == watched.score and quiet.best_epoch == watched.best_epoch == 2
+    for k in watched.state_dict:
+        assert torch.equal(watched.state_dict[k], quiet.state_dict[k])
+    assert [np.isnan(r["val_macro_f1"]) for r in quiet.history] == [True, True, False]
+    assert not any(np.isnan(r["val_macro_f1"]) for r in watched.history)
+    # the kept validation logits are the model's eval-mode outputs
+    assert quiet.val_logits is not None and quiet.val_logits.shape == (len(val), 4)
+    assert np.array_equal(quiet.val_logits, watched.val_logits)
+    assert (quiet.val_logits.argmax(1) == val.y).mean() > 0.5
+    with pytest.raises(ConfigError, match="watch=False needs"):
+        TrainConfig(watch=False)
+
+
+def test_fixed_batches_give_every_step_one_shape() -> None:
+    train = synthetic((100, 10, 10, 10), seed=8)  # 130 beats: 64 + 64 + 2
+    val = synthetic((40, 10, 10, 10), seed=9)
+    shapes: list[int] = []
+
+    class Recording(TinyNet):
+        def forward(self, x: torch.Tensor, rr: torch.Tensor) -> torch.Tensor:
+            if self.training:
+                shapes.append(x.shape[0])
+            return super().forward(x, rr)
+
+    base = TrainConfig(epochs=2, batch_size=64, seed=0, device="cpu", select="last")
+    plain = train_classifier(Recording, train, val, base)
+    assert shapes == [64, 64, 2, 64, 64, 2] and plain.beats_trained == 260
+    shapes.clear()
+    fixed = train_classifier(Recording, train, val, replace(base, fixed_batches=True))
+    assert shapes == [64] * 6 and fixed.beats_trained == 6 * 64

@@ -1,0 +1,289 @@
+"""Scoring ECG archs on DS1 cross-validation at a chosen fidelity: the full recipe, or a
+cheap proxy of it for search.
+
+A ``Fidelity`` is the full recipe (``recipe``, DS1 record-wise ``folds``-fold CV, pooled
+out-of-fold macro-F1, ``ecgnas.classifier.cv``) with some of its costs cut: fewer folds and
+epochs, fewer N beats per epoch, a narrower network (``width_divisor``), a lower sampling
+rate (``fs``: an ``ecgjoint`` arch is then trained at that rate whatever its own), a larger
+batch. ``FULL`` cuts nothing. ``reports/ecg_proxy.md`` measures how well each proxy ranks
+archs against ``FULL`` (``scripts/ecg_proxy.py``) and ``PROXY`` is the one chosen there.
+
+``CVEvaluator`` is the search evaluator of kind ``mitbih_cv``: it scores any ECG arch
+(``ecgjoint`` included) at a fidelity, keeping each prepared DS1 beat set in memory so that
+candidates that share a sampling rate and window share the preprocessing. Only DS1 is read.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Any, Final
+
+from ecgnas.classifier.recipe import Hyperparams, Setup, load_ds1, setup_for
+from ecgnas.classifier.recipes import get_recipe
+from ecgnas.errors import ConfigError, check_fields
+from ecgnas.evaluate import DirLike, Evaluator, EvaluatorSpec, Result, evaluator_kind
+from ecgnas.spaces.base import Arch, SearchSpace
+
+if TYPE_CHECKING:
+    from ecgnas.classifier.cv import CVResult
+    from ecgnas.data.dataset import BeatSet
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """How an arch is scored: the named recipe with these cuts (``None``: the recipe's).
+
+    recipe: the base recipe (``ecgnas.classifier.recipes``). folds: DS1 CV folds.
+    epochs: fixed training epochs per fold. max_majority: N beats per epoch (``0``: all).
+    width_divisor: the cell network's width is divided by this (at least 2 channels).
+    fs: train an ``ecgjoint`` arch at this sampling rate (one of its ``fs`` choices).
+    batch_size: beats per step (the learning rate is scaled by ``batch_size / recipe's``).
+    fast: fixed-shape batches and one validation pass per fold (``cv.fit_fold``); off for
+    ``FULL``, which is then exactly the recipe. val_majority: score this many held-out N
+    beats per fold (weighted up; ``cv.cross_validate``), None for all.
+    """
+
+    recipe: str = "r3"
+    folds: int | None = None
+    epochs: int | None = None
+    max_majority: int | None = None
+    width_divisor: int = 1
+    fs: float | None = None
+    batch_size: int | None = None
+    fast: bool = True
+    val_majority: int | None = None
+
+    def __post_init__(self) -> None:
+        get_recipe(self.recipe)
+        if self.folds is not None and self.folds < 2:
+            raise ConfigError(f"a fidelity needs at least 2 folds, got {self.folds}")
+        if self.epochs is not None and self.epochs < 1:
+            raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
+        if self.width_divisor < 1:
+            raise ConfigError(f"width_divisor must be >= 1, got {self.width_divisor}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> Fidelity:
+        return cls(**check_fields(cls, obj, "fidelity key(s)"))
+
+    def plan(self, arch: Arch) -> tuple[Arch, Setup, Hyperparams]:
+        """The arch actually trained (its ``fs`` gene set to ``fs``), the setup (with the
+        arch's data choices applied) and the hyperparameters of this fidelity."""
+        setup, hp = get_recipe(self.recipe)
+        arch = _at_fs(arch, self.fs)
+        setup = setup_for(arch, setup)
+        changes: dict[str, Any] = {}
+        if self.folds is not None:
+            changes["folds"] = self.folds
+        if self.max_majority is not None:
+            changes["max_majority"] = self.max_majority or None
+        if self.epochs is not None:
+            changes["min_epochs"] = min(setup.min_epochs, self.epochs)
+            changes["max_epochs"] = max(setup.max_epochs, self.epochs)
+            hp = replace(hp, epochs=self.epochs)
+        if self.batch_size is not None:
+            hp = replace(hp, batch_size=self.batch_size, lr=hp.lr * self.batch_size / hp.batch_size)
+        if self.width_divisor > 1 and arch.space in ("ecg1d", "ecgjoint"):
+            changes["width"] = max(2, _width(arch) // self.width_divisor)
+        return arch, replace(setup, **changes), hp
+
+
+FULL: Final = Fidelity(fast=False)
+"""The full recipe (``r3``: 5-fold DS1 CV, 8 epochs, 12,000 N beats per epoch)."""
+
+FIDELITIES: Final[dict[str, Fidelity]] = {
+    "full": FULL,
+    "e1k2": Fidelity(folds=2, epochs=1, max_majority=4000),
+    "e2k2": Fidelity(folds=2, epochs=2, max_majority=4000),
+    "e2k3": Fidelity(folds=3, epochs=2, max_majority=4000),
+    "e3k3": Fidelity(folds=3, epochs=3, max_majority=4000),
+    "e2k2_w2": Fidelity(folds=2, epochs=2, max_majority=4000, width_divisor=2),
+    "e2k2_fs128": Fidelity(folds=2, epochs=2, max_majority=4000, fs=128),
+    "e2k3_b256": Fidelity(folds=3, epochs=2, max_majority=4000, batch_size=256),
+    "e4k3_b256": Fidelity(folds=3, epochs=4, max_majority=4000, batch_size=256),
+    "e2k2_n2v": Fidelity(folds=2, epochs=2, max_majority=2000, val_majority=4000),
+    "e3k2_n2v": Fidelity(folds=2, epochs=3, max_majority=2000, val_majority=4000),
+    "e2k2_n2v_fs128": Fidelity(folds=2, epochs=2, max_majority=2000, val_majority=4000, fs=128),
+}
+"""Named fidelities: ``eXkY`` trains X epochs on Y-fold DS1 CV with 4,000 N beats per
+epoch; ``_w2`` halves the width, ``_fs128`` trains every arch at 128 Hz, ``_b256`` takes
+batches of 256 (learning rate doubled); ``_n2v`` trains on 2,000 N beats per epoch and
+scores 4,000 held-out N beats per fold (weighted up). ``reports/ecg_proxy.md`` measures
+each."""
+
+PROXY: Final = "e2k2"
+"""The search proxy (the name in ``FIDELITIES``), chosen in ``reports/ecg_proxy.md``."""
+
+
+def get_fidelity(name: str) -> Fidelity:
+    """The named fidelity (``ConfigError`` listing the names for an unknown one)."""
+    try:
+        return FIDELITIES[name]
+    except KeyError:
+        known = ", ".join(FIDELITIES)
+        raise ConfigError(f"unknown fidelity {name!r}; known: {known}") from None
+
+
+def _width(arch: Arch) -> int:
+    if arch.space == "ecgjoint":
+        from ecgnas.spaces.ecgjoint import ECGJointSpace
+
+        return ECGJointSpace().net_choices(arch).width
+    from ecgnas.spaces.ecg1d_model import ECGModelConfig
+
+    return ECGModelConfig().width
+
+
+def _at_fs(arch: Arch, fs: float | None) -> Arch:
+    """``arch`` with its ``fs`` gene set to ``fs`` (``ecgjoint`` only; others unchanged)."""
+    if fs is None or arch.space != "ecgjoint":
+        return arch
+    from ecgnas.spaces.ecgjoint import MACRO, ECGJointSpace
+
+    space = ECGJointSpace()
+    values = space.values(arch)
+    values["fs"] = int(fs) if float(fs).is_integer() else fs
+    if values["fs"] not in dict(MACRO)["fs"]:
+        raise ConfigError(
+            f"fidelity fs {fs:g} is not one of the ecgjoint rates {dict(MACRO)['fs']}"
+        )
+    return space.make(arch.ops[:6], **values)
+
+
+class BeatCache:
+    """DS1 beat sets by preprocessing config, loaded once per process (DS1 only)."""
+
+    def __init__(self, data_dir: DirLike = None, cache_dir: DirLike = None) -> None:
+        self.data_dir = data_dir
+        self.cache_dir = cache_dir
+        self._sets: dict[str, BeatSet] = {}
+
+    def get(self, setup: Setup) -> BeatSet:
+        import json
+
+        key = json.dumps([setup.preprocess.to_json(), list(setup.classes)], sort_keys=True)
+        if key not in self._sets:
+            self._sets[key] = load_ds1(setup, self.data_dir, self.cache_dir)
+        return self._sets[key]
+
+
+def score(
+    arch: Arch,
+    fidelity: Fidelity,
+    seed: int = 0,
+    *,
+    beats: BeatCache | None = None,
+    device: str = "cpu",
+) -> CVResult:
+    """The pooled out-of-fold DS1-CV result of ``arch`` at ``fidelity`` (training seed
+    ``seed``)."""
+    from ecgnas.classifier.cv import cross_validate
+
+    cache = beats or BeatCache()
+    trained, setup, hp = fidelity.plan(arch)
+    return cross_validate(
+        trained,
+        hp,
+        setup,
+        seed,
+        beats=cache.get(setup),
+        device=device,
+        fast=fidelity.fast,
+        val_majority=fidelity.val_majority,
+    )
+
+
+class CVEvaluator:
+    """``evaluate(arch)``: DS1-CV pooled macro-F1 of ``arch`` at a fidelity (kind ``mitbih_cv``).
+
+    ``cost_seconds`` is the measured wall time of the whole cross-validation (what a
+    device-day budget counts); ``metrics`` hold the per-class F1 and the parameter count.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        fidelity: Fidelity,
+        *,
+        seed: int = 0,
+        device: str = "cpu",
+        beats: BeatCache | None = None,
+    ) -> None:
+        from ecgnas.train.models import ECG_SPACES
+
+        if space.name not in ECG_SPACES:
+            raise ConfigError(
+                f"the mitbih_cv evaluator needs an ECG space ({', '.join(ECG_SPACES)}), "
+                f"got {space.name!r}"
+            )
+        self.space = space
+        self.fidelity = fidelity
+        self.seed = seed
+        self.device = device
+        self.beats = beats or BeatCache()
+        self.dataset = "mitbih"
+
+    def evaluate(self, arch: Arch) -> Result:
+        if not self.space.is_valid(arch):
+            raise ConfigError(f"not a {self.space.name} arch: {arch.to_json()}")
+        t0 = time.perf_counter()
+        cv = score(arch, self.fidelity, self.seed, beats=self.beats, device=self.device)
+        seconds = time.perf_counter() - t0
+        n_params = sum(
+            int(v.numel())
+            for k, v in cv.folds[0].state_dict.items()
+            if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))
+        )
+        metrics: dict[str, float | str] = {
+            "signal": f"DS1-CV pooled macro-F1 (N,S,V,F), {self.fidelity.folds or 'recipe'} folds",
+            "cost_kind": "measured",
+            "device": self.device,
+            "params": float(n_params),
+        }
+        for name, f1 in cv.per_class_f1().items():
+            metrics[f"cv_f1_{name}"] = 0.0 if math.isnan(f1) else float(f1)
+        log.info("%s: DS1-CV macro-F1 %.4f in %.1f s", arch.key(), cv.score, seconds)
+        return Result(score=cv.score, cost_seconds=seconds, metrics=metrics)
+
+
+def build_cv_evaluator(
+    spec: EvaluatorSpec, data_dir: DirLike = None, cache_dir: DirLike = None
+) -> Evaluator:
+    """The evaluator of a ``cv_spec`` (``EvaluatorFactory``)."""
+    try:
+        fidelity = Fidelity.from_json(dict(spec.get("fidelity", {})))
+    except TypeError as exc:
+        raise ConfigError(f"bad fidelity in the evaluator spec: {exc}") from exc
+    space = evaluator_kind(spec).space_of(spec)
+    cache = BeatCache(
+        data_dir if data_dir is not None else spec.get("data_dir"),
+        cache_dir if cache_dir is not None else spec.get("cache_dir"),
+    )
+    return CVEvaluator(
+        space,
+        fidelity,
+        seed=int(spec.get("seed", 0)),
+        device=str(spec.get("device", "cpu")),
+        beats=cache,
+    )
+
+
+def cv_spec(space: str, fidelity: Fidelity, *, seed: int = 0, device: str = "cpu") -> EvaluatorSpec:
+    """The spec of a ``CVEvaluator``; workers read DS1 from their own data directory."""
+    return {
+        "evaluator": "mitbih_cv",
+        "space": space,
+        "fidelity": fidelity.to_json(),
+        "seed": int(seed),
+        "device": device,
+    }

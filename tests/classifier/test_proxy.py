@@ -1,0 +1,117 @@
+"""Fidelities of DS1 cross-validation: the full recipe, cheap proxies of it, and the
+``mitbih_cv`` search evaluator (the joint ECG space's)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ecgnas.classifier.cv import cross_validate
+from ecgnas.classifier.proxy import (
+    FIDELITIES,
+    FULL,
+    PROXY,
+    BeatCache,
+    CVEvaluator,
+    Fidelity,
+    build_cv_evaluator,
+    cv_spec,
+    get_fidelity,
+)
+from ecgnas.classifier.recipe import Hyperparams, Setup
+from ecgnas.classifier.recipes import get_recipe
+from ecgnas.data import mitbih
+from ecgnas.data.splits import DS2
+from ecgnas.errors import ConfigError
+from ecgnas.evaluate import evaluator_kind
+from ecgnas.spaces.ecgjoint import ECGJointSpace
+from ecgnas.spaces.registry import get_space
+from ecgnas.train.models import parse_arch
+
+CELL = (5, 0, 0, 4, 6, 3)
+TINY = Fidelity(folds=2, epochs=1, max_majority=200, val_majority=300)
+
+
+def test_full_is_the_recipe_and_proxies_cut_costs() -> None:
+    setup, hp = get_recipe("r3")
+    arch, s, h = FULL.plan(parse_arch("manual"))
+    assert arch == parse_arch("manual") and s == setup and h == hp
+    assert PROXY in FIDELITIES and get_fidelity("full") is FULL
+    joint = ECGJointSpace().make(CELL, width=16, fs=180, channels="raw+derivative", rr="both")
+    arch, s, h = Fidelity(
+        folds=3, epochs=2, max_majority=0, width_divisor=4, fs=128, batch_size=256
+    ).plan(joint)
+    values = ECGJointSpace().values(arch)
+    assert values["fs"] == 128 and values["width"] == 16 and arch.ops[:6] == CELL
+    assert s.preprocess.fs == 128 and s.preprocess.window == 96
+    assert s.inputs.derivative and s.inputs.raw and s.inputs.rr_features == "both"
+    assert s.folds == 3 and s.max_majority is None and s.width == 4
+    assert h.epochs == 2 and h.batch_size == 256 and h.lr == pytest.approx(2 * hp.lr)
+    assert s.inputs.morphology == setup.inputs.morphology  # the recipe's own choices stay
+    own = FULL.plan(joint)[1]
+    assert own.preprocess.fs == 180 and own.width is None
+
+
+def test_bad_fidelities_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="at least 2 folds"):
+        Fidelity(folds=1)
+    with pytest.raises(ConfigError, match="unknown recipe"):
+        Fidelity(recipe="r9")
+    with pytest.raises(ConfigError, match="unknown fidelity"):
+        get_fidelity("e9k9")
+    with pytest.raises(ConfigError, match="not one of the ecgjoint rates"):
+        Fidelity(fs=250).plan(ECGJointSpace().make(CELL))
+    with pytest.raises(ConfigError, match="fidelity key"):
+        Fidelity.from_json({"epochs": 2, "speed": "max"})
+    assert Fidelity.from_json(TINY.to_json()) == TINY
+
+
+def test_the_joint_space_evaluates_through_the_cv_kind() -> None:
+    spec = cv_spec("ecgjoint", TINY, seed=2)
+    assert evaluator_kind(spec).name == "mitbih_cv"
+    assert evaluator_kind(spec).space_of(spec).name == "ecgjoint"
+    with pytest.raises(ConfigError, match="needs an ECG space"):
+        CVEvaluator(get_space("nb201"), TINY)
+
+
+@pytest.mark.realdata
+def test_evaluator_scores_a_joint_arch_on_ds1_only(
+    real_data_dir: Path, shared_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+    monkeypatch.setattr(mitbih, "on_record_access", lambda record, directory: seen.append(record))
+    spec = cv_spec("ecgjoint", TINY, seed=2)
+    evaluator = build_cv_evaluator(spec, real_data_dir, shared_cache_dir)
+    arch = ECGJointSpace().make(CELL, width=4, context="neighbours", channels="raw+derivative")
+    result = evaluator.evaluate(arch)
+    assert 0.0 < result.score <= 1.0 and result.cost_seconds > 0
+    assert {"cv_f1_N", "cv_f1_S", "cv_f1_V", "cv_f1_F", "params"} <= set(result.metrics)
+    assert all(0.0 <= float(result.metrics[f"cv_f1_{c}"]) <= 1.0 for c in "NSVF")
+    assert result.metrics["params"] > 1000
+    assert not set(seen) & set(DS2)
+    again = evaluator.evaluate(arch)  # the beat cache is reused, the run is deterministic
+    assert again.score == result.score
+    with pytest.raises(ConfigError, match="not a ecgjoint arch"):
+        evaluator.evaluate(parse_arch("manual"))
+
+
+@pytest.mark.realdata
+def test_scoring_a_sample_of_held_out_n_beats_estimates_the_pooled_counts(
+    real_data_dir: Path, shared_cache_dir: Path
+) -> None:
+    setup = Setup(max_majority=200, min_epochs=1, max_epochs=1, folds=2, cv="kfold")
+    hp = Hyperparams(epochs=1, batch_size=256)
+    beats = BeatCache(real_data_dir, shared_cache_dir).get(setup)
+    arch = parse_arch("tiny")
+    full = cross_validate(arch, hp, setup, 0, beats=beats, fast=True)
+    sampled = cross_validate(arch, hp, setup, 0, beats=beats, fast=True, val_majority=2000)
+    n = int((beats.y == 0).sum())
+    assert (full.pred >= 0).all()
+    assert (sampled.pred == -1).sum() == n - 2 * 2000  # two folds, 2,000 N beats scored each
+    assert (sampled.pred[beats.y != 0] >= 0).all()
+    # the same models (same seeds): S, V, F counts agree exactly, N is estimated
+    assert np.array_equal(full.metrics.confusion[1:], sampled.metrics.confusion[1:])
+    assert sampled.metrics.confusion[0].sum() == pytest.approx(n, abs=2)
+    assert sampled.score == pytest.approx(full.score, abs=0.05)
