@@ -114,11 +114,21 @@ FIDELITIES: Final[dict[str, Fidelity]] = {
     "e2k2_n2v": Fidelity(folds=2, epochs=2, max_majority=2000, val_majority=4000),
     "e3k2_n2v": Fidelity(folds=2, epochs=3, max_majority=2000, val_majority=4000),
     "e2k2_n2v_fs128": Fidelity(folds=2, epochs=2, max_majority=2000, val_majority=4000, fs=128),
+    "e2k2_n2v_w2_fs128": Fidelity(
+        folds=2, epochs=2, max_majority=2000, val_majority=2000, width_divisor=2, fs=128
+    ),
+    "e3k2_n2v_w2": Fidelity(
+        folds=2, epochs=3, max_majority=2000, val_majority=2000, width_divisor=2
+    ),
+    "e3k2_n2v_w4_fs128": Fidelity(
+        folds=2, epochs=3, max_majority=2000, val_majority=2000, width_divisor=4, fs=128
+    ),
 }
 """Named fidelities: ``eXkY`` trains X epochs on Y-fold DS1 CV with 4,000 N beats per
 epoch; ``_w2`` halves the width, ``_fs128`` trains every arch at 128 Hz, ``_b256`` takes
 batches of 256 (learning rate doubled); ``_n2v`` trains on 2,000 N beats per epoch and
-scores 4,000 held-out N beats per fold (weighted up). ``reports/ecg_proxy.md`` measures
+scores 4,000 (2,000 with ``_w2``/``_w4``) held-out N beats per fold (weighted up); ``_w4``
+divides the width by 4. ``reports/ecg_proxy.md`` measures
 each."""
 
 PROXY: Final = "e2k2"

@@ -1,6 +1,7 @@
-"""``ecgnas benchmark nb201|nb101``: search methods compared on the benchmark tables.
+"""``ecgnas benchmark nb201|nb101|ecg``: search methods compared on the benchmark tables;
+``ecgnas benchmark ecg-table`` builds the ECG table.
 
-``register(app)`` adds both commands to the ``benchmark`` typer group. Heavy imports
+``register(app)`` adds the commands to the ``benchmark`` typer group. Heavy imports
 (numpy, torch, optuna, matplotlib) happen inside the commands.
 """
 
@@ -13,13 +14,16 @@ from typing import Any
 
 import typer
 
-from ecgnas.cli._common import any_of, cache_dir_option, data_dir_option, quiet_logging
+from ecgnas.classifier.proxy import FIDELITIES
+from ecgnas.classifier.proxy import PROXY as DEFAULT_PROXY
+from ecgnas.cli._common import any_of, cache_dir_option, data_dir_option, one_of, quiet_logging
 from ecgnas.errors import ConfigError
 from ecgnas.search.registry import BENCHMARK_DEFAULT_STRATEGIES, STRATEGY_NAMES
 
 DEFAULT_METHODS = ",".join(BENCHMARK_DEFAULT_STRATEGIES)
 METHODS_HELP = f"Search methods, comma-separated, {any_of(STRATEGY_NAMES)}."
 NB201_DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "ImageNet16-120")
+FIDELITY_NAMES: tuple[str, ...] = tuple(FIDELITIES)
 
 
 def _methods(text: str) -> tuple[str, ...]:
@@ -86,7 +90,7 @@ def _run(config: object, out: str, quiet: bool) -> None:
                 err=True,
             )
 
-    label = config.dataset if config.benchmark == "nb201" else "nb101"
+    label = config.dataset if config.benchmark == "nb201" else config.benchmark
     typer.echo(
         f"{label}: {len(config.methods)} methods x {len(config.seeds)} seeds, budget "
         f"{config.budget}, jobs {config.jobs}",
@@ -185,3 +189,80 @@ def register(app: typer.Typer) -> None:
             nb101_source=source,
         )  # fmt: skip
         _run(config, out, quiet)
+
+    @app.command("ecg")
+    def ecg(
+        budget: int = typer.Option(100, "--budget", help="Evaluations per run."),
+        seeds: int = typer.Option(50, "--seeds", help="Number of paired seeds."),
+        first_seed: int = typer.Option(0, "--first-seed", help="The first seed."),
+        methods: str = typer.Option(DEFAULT_METHODS, "--methods", help=METHODS_HELP),
+        jobs: int = typer.Option(1, "--jobs", help="Worker processes."),
+        table: str | None = typer.Option(
+            None, "--table", help="The ECG benchmark table (default: the shipped one)."
+        ),
+        out: str = typer.Option("reports", "--out", help="Output directory."),
+        quiet: bool = typer.Option(
+            False, "--quiet", help="No progress lines, no INFO log messages."
+        ),
+    ) -> None:
+        """Compare search methods on the ECG benchmark table (joint-space archs with their
+        DS1-CV proxy scores); writes reports/search_ecg.*"""
+        config = _config(
+            "ecg", "mitbih", methods, seeds, first_seed, budget, jobs, None, None, table=table
+        )
+        _run(config, out, quiet)
+
+    @app.command("ecg-table")
+    def ecg_table(
+        archs: int = typer.Option(1000, "--archs", help="Table size (the first N of the sample)."),
+        fidelity: str = typer.Option(
+            DEFAULT_PROXY, "--fidelity", help=f"DS1-CV fidelity, {one_of(FIDELITY_NAMES)}."
+        ),
+        table: str | None = typer.Option(
+            None, "--table", help="Table file to extend (default: the shipped one)."
+        ),
+        shard: str = typer.Option(
+            "0/1", "--shard", help="i/n: score every n-th arch from the i-th."
+        ),
+        threads: int = typer.Option(1, "--threads", help="torch CPU threads."),
+        quiet: bool = typer.Option(False, "--quiet", help="No line per arch."),
+        data_dir: str | None = data_dir_option(),
+        cache_dir: str | None = cache_dir_option(),
+    ) -> None:
+        """Build (or resume) the ECG benchmark table: a seeded uniform sample of the ecgjoint
+        space scored by DS1 cross-validation at a proxy fidelity (DS1 only)."""
+        from ecgnas.benchmarks.ecg_table import build_table, shipped_table
+        from ecgnas.cli.search import set_threads
+
+        if fidelity not in FIDELITY_NAMES:
+            raise ConfigError(
+                f"unknown --fidelity {fidelity!r}; known: {', '.join(FIDELITY_NAMES)}"
+            )
+        try:
+            index, count = (int(v) for v in shard.split("/"))
+        except ValueError:
+            raise ConfigError(f"--shard must be i/n, got {shard!r}") from None
+        if archs < 1:
+            raise ConfigError(f"--archs must be at least 1, got {archs}")
+        set_threads(threads)
+        quiet_logging(quiet)
+        path = table or str(shipped_table())
+
+        def on_row(row: dict[str, Any]) -> None:
+            if not quiet:
+                typer.echo(
+                    f"{row['index']:5d} {row['arch']}: {row['macro_f1']:.4f} "
+                    f"in {row['seconds']:.1f} s",
+                    err=True,
+                )
+
+        n = build_table(
+            archs,
+            fidelity,
+            path,
+            shard=(index, count),
+            data_dir=data_dir,
+            cache_dir=cache_dir,
+            on_row=on_row,
+        )
+        typer.echo(f"scored {n} archs; table: {path}")
