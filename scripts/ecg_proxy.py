@@ -63,9 +63,11 @@ def run(args: argparse.Namespace) -> None:
     fidelity = FIDELITIES[args.fidelity]
     index, count = (int(v) for v in args.shard.split("/"))
     cache = BeatCache()
-    archs = sample_archs(args.archs)
+    archs = list(enumerate(sample_archs(args.archs)))
+    if args.reverse:
+        archs.reverse()
     for seed in args.seeds:
-        for i, arch in enumerate(archs):
+        for i, arch in archs:
             if i % count != index:
                 continue
             done = {(r["arch"], r["fidelity"], r["seed"]) for r in _rows(path)}
@@ -179,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--seeds", type=int, nargs="+", default=[0])
     p_run.add_argument("--shard", default="0/1", help="i/n: every n-th arch from the i-th")
     p_run.add_argument("--threads", type=int, default=1)
+    p_run.add_argument(
+        "--reverse", action="store_true", help="last arch first (a second process on the same runs)"
+    )
     p_rep = sub.add_parser("report", help="write ecg_proxy.md/.json")
     for p in (p_run, p_rep):
         p.add_argument("--out", default="reports")

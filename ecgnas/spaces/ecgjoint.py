@@ -6,7 +6,7 @@ edge order) followed by one choice index per macro dimension, in this order:
 ==============  =============================  ===============================================
 dimension       choices                        meaning
 ==============  =============================  ===============================================
-width           4, 8, 16                       stage-1 channels (stages 2, 3: 2x and 4x)
+width           4, 8, 12                       stage-1 channels (stages 2, 3: 2x and 4x)
 cells           1, 2                           cells per stage (depth)
 stem_kernel     3, 7, 15                       stem convolution kernel, samples
 context         beat, neighbours, wide         the window around the R peak: 0.25 s before
@@ -15,10 +15,14 @@ context         beat, neighbours, wide         the window around the R peak: 0.2
                                                (``neighbours``); 0.5 s + 0.75 s (``wide``)
 channels        raw, derivative, raw+deriv     the signal channels of the window
 rr              basic, rhythm, both            the RR feature set (``ecgnas.data.inputs``)
-fs              128, 180                       sampling rate of the prepared signal, Hz
+fs              96, 128                        sampling rate of the prepared signal, Hz
 ==============  =============================  ===============================================
 
-``7**6 * 972 = 114,354,828`` genotypes. The network is the ``ecg1d`` cell network
+``7**6 * 972 = 114,354,828`` genotypes. The choices span what one CPU thread can train with
+the full recipe in minutes (a 4-channel, one-cell network on 72 samples to a 12-channel,
+two-cell one on 160 samples: about 2.5 to 16 minutes for the recipe's 5-fold DS1
+cross-validation); wider networks and higher rates (16 channels, 180 Hz) made the costliest
+archs 10 times the cheapest and were dropped after the first measurements. The network is the ``ecg1d`` cell network
 (``ecgnas.spaces.ecg1d_model``) at the arch's width, depth and stem kernel; the data choices
 (context, channels, RR set, sampling rate) change what the recipe feeds it, through
 ``data_choices``. Everything else (band-pass, morphology features, lead polarity, classes)
@@ -54,13 +58,13 @@ from ecgnas.spaces.cell import N_EDGES, effective_ops
 from ecgnas.spaces.ecg1d import ECG1D_OPS, ECG1DSpace
 
 MACRO: Final[tuple[tuple[str, tuple[object, ...]], ...]] = (
-    ("width", (4, 8, 16)),
+    ("width", (4, 8, 12)),
     ("cells", (1, 2)),
     ("stem_kernel", (3, 7, 15)),
     ("context", ("beat", "neighbours", "wide")),
     ("channels", ("raw", "derivative", "raw+derivative")),
     ("rr", ("basic", "rhythm", "both")),
-    ("fs", (128, 180)),
+    ("fs", (96, 128)),
 )
 """The macro dimensions, ``(name, choices)`` in ``Arch.ops`` order after the 6 cell ops."""
 

@@ -39,19 +39,19 @@ def test_full_is_the_recipe_and_proxies_cut_costs() -> None:
     arch, s, h = FULL.plan(parse_arch("manual"))
     assert arch == parse_arch("manual") and s == setup and h == hp
     assert PROXY in FIDELITIES and get_fidelity("full") is FULL
-    joint = ECGJointSpace().make(CELL, width=16, fs=180, channels="raw+derivative", rr="both")
+    joint = ECGJointSpace().make(CELL, width=12, fs=96, channels="raw+derivative", rr="both")
     arch, s, h = Fidelity(
         folds=3, epochs=2, max_majority=0, width_divisor=4, fs=128, batch_size=256
     ).plan(joint)
     values = ECGJointSpace().values(arch)
-    assert values["fs"] == 128 and values["width"] == 16 and arch.ops[:6] == CELL
+    assert values["fs"] == 128 and values["width"] == 12 and arch.ops[:6] == CELL
     assert s.preprocess.fs == 128 and s.preprocess.window == 96
     assert s.inputs.derivative and s.inputs.raw and s.inputs.rr_features == "both"
-    assert s.folds == 3 and s.max_majority is None and s.width == 4
+    assert s.folds == 3 and s.max_majority is None and s.width == 3
     assert h.epochs == 2 and h.batch_size == 256 and h.lr == pytest.approx(2 * hp.lr)
     assert s.inputs.morphology == setup.inputs.morphology  # the recipe's own choices stay
     own = FULL.plan(joint)[1]
-    assert own.preprocess.fs == 180 and own.width is None
+    assert own.preprocess.fs == 96 and own.preprocess.window == 72 and own.width is None
 
 
 def test_bad_fidelities_are_config_errors() -> None:

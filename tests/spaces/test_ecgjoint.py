@@ -41,8 +41,8 @@ def test_variation_stays_in_the_space() -> None:
 
 def test_make_values_and_choices() -> None:
     space = ECGJointSpace()
-    arch = space.make(CELL, width=8, cells=2, context="wide", channels="derivative", fs=180)
-    assert arch.ops == (*CELL, 1, 1, 0, 2, 1, 0, 1)
+    arch = space.make(CELL, width=8, cells=2, context="wide", channels="derivative", fs=96)
+    assert arch.ops == (*CELL, 1, 1, 0, 2, 1, 0, 0)
     values = space.values(arch)
     assert values == {
         "width": 8,
@@ -51,18 +51,19 @@ def test_make_values_and_choices() -> None:
         "context": "wide",
         "channels": "derivative",
         "rr": "basic",
-        "fs": 180,
+        "fs": 96,
     }
     net = space.net_choices(arch)
     assert net.cell == Arch("ecg1d", CELL) and (net.width, net.cells_per_stage) == (8, 2)
     data = space.data_choices(arch)
-    # 0.5 s and 0.75 s at 180 Hz (90 and 135 samples), each to the nearest multiple of 4
-    # (22.5 fours rounds to even: 88)
-    assert (data.fs, data.window_before, data.window_after) == (180.0, 88, 136)
+    # 0.5 s and 0.75 s at 96 Hz
+    assert (data.fs, data.window_before, data.window_after) == (96.0, 48, 72)
     assert (data.raw, data.derivative, data.context_beats) == (False, True, 0)
     low = space.data_choices(arch, fs=128)
     assert (low.window_before, low.window_after) == (64, 96)
-    both = space.data_choices(space.make(CELL, context="neighbours", channels="raw+derivative"))
+    both = space.data_choices(
+        space.make(CELL, context="neighbours", channels="raw+derivative", fs=128)
+    )
     assert (both.raw, both.derivative, both.context_beats) == (True, True, 1)
     assert (both.window_before, both.window_after) == (32, 64)  # the recipe's 128 Hz window
     with pytest.raises(ConfigError, match="unknown macro dimension"):
@@ -77,8 +78,8 @@ def test_canonical_is_function_aware_on_the_cell_only() -> None:
     space = ECGJointSpace()
     cell = ECG1DSpace()
     # edge 2 (2<-1) is dead when node 1 receives nothing: changing it keeps the function
-    dead_a = space.make((0, 2, 3, 2, 0, 2), width=16)
-    dead_b = space.make((0, 2, 5, 2, 0, 2), width=16)
+    dead_a = space.make((0, 2, 3, 2, 0, 2), width=12)
+    dead_b = space.make((0, 2, 5, 2, 0, 2), width=12)
     assert cell.canonical(Arch("ecg1d", dead_a.ops[:6])) == cell.canonical(
         Arch("ecg1d", dead_b.ops[:6])
     )
@@ -89,7 +90,7 @@ def test_canonical_is_function_aware_on_the_cell_only() -> None:
 def test_encodings_carry_cell_and_macro() -> None:
     space = ECGJointSpace()
     a = space.make(CELL, width=4, fs=128)
-    b = space.make(CELL, width=16, fs=128)
+    b = space.make(CELL, width=12, fs=128)
     ga, gb = space.to_graph(a), space.to_graph(b)
     cell_graph = ECG1DSpace().to_graph(Arch("ecg1d", CELL))
     n_cell = cell_graph.x.shape[0]
