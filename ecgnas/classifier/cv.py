@@ -148,10 +148,10 @@ def fit_fold(
     result = train_classifier(build, train, val, config, setup.classes, progress=progress)
     if result.val_logits is not None and result.device == "cpu":
         logits = result.val_logits  # the same float32 eval-mode pass, kept by the trainer
-    else:  # mixed precision on a GPU: score the kept weights again in float32 on the CPU
+    else:  # mixed precision on a GPU: score the kept weights again in float32, same device
         model = build()
         model.load_state_dict(result.state_dict)
-        logits = logits_of(model.eval(), val.x, val.rr, setup.eval_batch_size)
+        logits = logits_of(model.eval(), val.x, val.rr, setup.eval_batch_size, result.device)
     return FoldFit(
         split=split,
         seed=seed,

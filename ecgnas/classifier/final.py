@@ -110,20 +110,25 @@ class FitResult:
         return model.eval()
 
 
-def logits_of(model: nn.Module, x: np.ndarray, rr: np.ndarray, batch_size: int) -> np.ndarray:
-    """float64 [n, C] outputs of ``model`` (eval mode, no grad) for model inputs ``x``, ``rr``."""
+def logits_of(
+    model: nn.Module, x: np.ndarray, rr: np.ndarray, batch_size: int, device: str = "cpu"
+) -> np.ndarray:
+    """float64 [n, C] outputs of ``model`` (eval mode, no grad, float32) for model inputs
+    ``x``, ``rr``, computed on ``device`` (the model is moved there)."""
     import torch
 
-    from ecgnas.train.trainer import predict_logits
+    from ecgnas.train.trainer import predict_logits, resolve_device
 
+    target = resolve_device(device)
+    model = model.to(target)
     with torch.inference_mode():
         out = predict_logits(
             model,
-            torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
-            torch.from_numpy(np.ascontiguousarray(rr, dtype=np.float32)),
+            torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(target),
+            torch.from_numpy(np.ascontiguousarray(rr, dtype=np.float32)).to(target),
             batch_size,
         )
-    return out.numpy().astype(np.float64)
+    return out.cpu().numpy().astype(np.float64)
 
 
 def _logits(model: nn.Module, beats: BeatSet, setup: Setup) -> np.ndarray:
