@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ecgnas.benchmarks.ecg_table import table_archs
 from ecgnas.classifier.proxy import FIDELITIES, BeatCache, score
 from ecgnas.spaces.base import Arch
 from ecgnas.spaces.ecgjoint import ECGJointSpace
@@ -38,16 +39,7 @@ RUNS_FILE = "ecg_proxy_runs.jsonl"
 
 def sample_archs(n: int) -> list[Arch]:
     """The first ``n`` archs of the fixed uniform sample (distinct canonical hashes)."""
-    space = ECGJointSpace()
-    rng = np.random.default_rng(SAMPLE_SEED)
-    seen: set[str] = set()
-    out: list[Arch] = []
-    while len(out) < n:
-        arch = space.sample(rng)
-        if space.canonical(arch) not in seen:
-            seen.add(space.canonical(arch))
-            out.append(arch)
-    return out
+    return table_archs(n, seed=SAMPLE_SEED)
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:

@@ -56,6 +56,7 @@ from ecgnas.errors import ConfigError
 from ecgnas.spaces.base import Arch, ArchGraph
 from ecgnas.spaces.cell import N_EDGES, effective_ops
 from ecgnas.spaces.ecg1d import ECG1D_OPS, ECG1DSpace
+from ecgnas.spaces.grid import GeneVariation
 
 MACRO: Final[tuple[tuple[str, tuple[object, ...]], ...]] = (
     ("width", (4, 8, 12)),
@@ -107,8 +108,9 @@ def _samples(seconds: float, fs: float) -> int:
     return max(4, int(round(seconds * fs / 4.0)) * 4)
 
 
-class ECGJointSpace:
-    """The ``ecgjoint`` space (see the module docstring)."""
+class ECGJointSpace(GeneVariation):
+    """The ``ecgjoint`` space (see the module docstring); sampling and variation are
+    ``GeneVariation``'s over its 13 genes."""
 
     name = "ecgjoint"
 
@@ -211,22 +213,6 @@ class ECGJointSpace:
         raise ConfigError(
             f"the ecgjoint space has {self.size():,} archs, too many to enumerate; sample it"
         )
-
-    # --- variation ----------------------------------------------------------------------------
-    def sample(self, rng: np.random.Generator) -> Arch:
-        return Arch(self.name, tuple(int(rng.integers(n)) for n in self.sizes))
-
-    def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
-        """Change one gene (an edge op or a macro choice, uniformly) to another value."""
-        ops = list(arch.ops)
-        gene = int(rng.integers(len(ops)))
-        choice = int(rng.integers(self.sizes[gene] - 1))
-        ops[gene] = choice if choice < ops[gene] else choice + 1
-        return Arch(self.name, tuple(ops))
-
-    def crossover(self, a: Arch, b: Arch, rng: np.random.Generator) -> Arch:
-        take_a = rng.random(len(self.sizes)) < 0.5
-        return Arch(self.name, tuple(x if t else y for x, y, t in zip(a.ops, b.ops, take_a)))
 
     # --- encodings ----------------------------------------------------------------------------
     def to_graph(self, arch: Arch) -> ArchGraph:

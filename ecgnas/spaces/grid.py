@@ -28,7 +28,31 @@ from ecgnas.errors import ConfigError
 from ecgnas.spaces.base import Arch, ArchGraph
 
 
-class GridSpace:
+class GeneVariation:
+    """Sampling and variation over a product of choices: ``Arch.ops`` holds one choice index
+    per gene, gene ``i`` having ``sizes[i]`` choices. Sampling is uniform per gene, mutation
+    changes one gene (chosen uniformly) to another of its choices, crossover takes each gene
+    from either parent with probability 1/2. Users set ``name`` and ``sizes``."""
+
+    name: str
+    sizes: tuple[int, ...]
+
+    def sample(self, rng: np.random.Generator) -> Arch:
+        return Arch(self.name, tuple(int(rng.integers(n)) for n in self.sizes))
+
+    def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
+        ops = list(arch.ops)
+        dim = int(rng.integers(len(ops)))
+        choice = int(rng.integers(self.sizes[dim] - 1))
+        ops[dim] = choice if choice < ops[dim] else choice + 1
+        return Arch(self.name, tuple(ops))
+
+    def crossover(self, a: Arch, b: Arch, rng: np.random.Generator) -> Arch:
+        take_a = rng.random(len(self.sizes)) < 0.5
+        return Arch(self.name, tuple(x if t else y for x, y, t in zip(a.ops, b.ops, take_a)))
+
+
+class GridSpace(GeneVariation):
     """The ``SearchSpace`` protocol over the product of ``dimensions`` (see the module
     docstring). Subclasses set ``name``, ``dimensions``, ``published_ops`` and ``label``."""
 
@@ -90,20 +114,6 @@ class GridSpace:
 
     def enumerate(self) -> list[Arch]:
         return [Arch(self.name, ops) for ops in itertools.product(*(range(n) for n in self.sizes))]
-
-    def sample(self, rng: np.random.Generator) -> Arch:
-        return Arch(self.name, tuple(int(rng.integers(n)) for n in self.sizes))
-
-    def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
-        ops = list(arch.ops)
-        dim = int(rng.integers(len(ops)))
-        choice = int(rng.integers(self.sizes[dim] - 1))
-        ops[dim] = choice if choice < ops[dim] else choice + 1
-        return Arch(self.name, tuple(ops))
-
-    def crossover(self, a: Arch, b: Arch, rng: np.random.Generator) -> Arch:
-        take_a = rng.random(len(self.sizes)) < 0.5
-        return Arch(self.name, tuple(x if t else y for x, y, t in zip(a.ops, b.ops, take_a)))
 
     def to_graph(self, arch: Arch) -> ArchGraph:
         n = len(self.sizes) + 2
