@@ -128,11 +128,14 @@ def fit_fold(
     device: str = "cpu",
     progress: Callable[[int, dict[str, float]], None] | None = None,
     fast: bool = False,
+    watch: bool = True,
 ) -> FoldFit:
     """Train one fold for exactly ``hyperparams.epochs`` epochs, then fit its temperature
     on the held-out records. ``fast``: score the held-out records only after the last
     epoch (the same result; ``history`` then has no per-epoch validation F1) and train on
-    fixed-shape batches (``TrainConfig.fixed_batches``)."""
+    fixed-shape batches (``TrainConfig.fixed_batches``). ``watch=False`` alone scores the
+    held-out records once, after the last epoch, and changes nothing else (the same
+    weights and predictions; ``history`` has no per-epoch validation F1)."""
     from ecgnas.classifier.calibration import fit_temperature
     from ecgnas.classifier.final import logits_of
     from ecgnas.train.trainer import train_classifier
@@ -142,7 +145,7 @@ def fit_fold(
     config = replace(
         train_config(hyperparams, setup, seed, device),
         select="last",
-        watch=not fast,
+        watch=watch and not fast,
         fixed_batches=fast,
     )
     result = train_classifier(build, train, val, config, setup.classes, progress=progress)
@@ -175,11 +178,12 @@ def cross_validate(
     device: str = "cpu",
     fast: bool = False,
     val_majority: int | None = None,
+    watch: bool = True,
 ) -> CVResult:
     """Record-wise ``setup.folds``-fold CV of the recipe over DS1 (see the module docstring).
 
     ``beats``: DS1 beats already loaded with ``setup`` (``ConfigError`` if any record is
-    outside DS1). ``fast``: see ``fit_fold`` (search proxies). ``val_majority`` (proxies):
+    outside DS1). ``fast``, ``watch``: see ``fit_fold``. ``val_majority`` (proxies):
     score only this many random held-out beats of the majority class (N) per fold, every
     other beat, and weight those N beats up to their fold's count in the pooled confusion
     matrix (an unbiased estimate of its counts, rounded); unscored beats get prediction -1.
@@ -214,6 +218,7 @@ def cross_validate(
             split,
             device=device,
             fast=fast,
+            watch=watch,
         )
         pred[va] = fold.val_logits.argmax(axis=1)
         folds.append(fold)

@@ -48,10 +48,12 @@ log = logging.getLogger(__name__)
 #: default pre-training settings (NB201: all 15,625 cells, 30 epochs = 1,830 steps)
 DEFAULT_CLP = CLPSettings()
 #: per-space changes to ``DEFAULT_CLP``: a pool of the whole ECG space (117,649 cells) or of
-#: 50,000 NB101 cells, with fewer epochs, so that every space gets 2-4 thousand CLP steps
+#: 50,000 NB101 cells or joint ECG archs (sampled), with fewer epochs, so that every space
+#: gets 2-4 thousand CLP steps
 CLP_BY_SPACE: dict[str, dict[str, Any]] = {
     "ecg1d": {"pool_size": 120_000, "epochs": 8},
     "nb101": {"pool_size": 50_000, "epochs": 10, "n_mutants": 4},
+    "ecgjoint": {"pool_size": 50_000, "epochs": 10, "n_mutants": 4},
 }
 
 
