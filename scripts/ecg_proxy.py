@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ecgnas.benchmarks.ecg_table import table_archs
-from ecgnas.classifier.proxy import FIDELITIES, BeatCache, score
+from ecgnas.classifier.proxy import FIDELITIES, SIGNALS, BeatCache, cv_signals, score
 from ecgnas.spaces.base import Arch
 from ecgnas.spaces.ecgjoint import ECGJointSpace
 
@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> None:
                 "seed": seed,
                 "macro_f1": cv.score,
                 "f1": {k: (None if np.isnan(v) else v) for k, v in cv.per_class_f1().items()},
+                "signals": cv_signals(cv),
                 "seconds": time.perf_counter() - t0,
                 "cpu_seconds": time.process_time() - c0,
                 "values": ECGJointSpace().values(arch),
@@ -94,36 +95,69 @@ def kendall_tau(a: list[float], b: list[float]) -> float:
     return float(kendalltau(a, b).statistic)
 
 
+def tau_interval(a: list[float], b: list[float], n_boot: int = 2000) -> list[float]:
+    """95 % bootstrap interval of Kendall tau over archs (resampled with replacement)."""
+    rng = np.random.default_rng(0)
+    x, y = np.asarray(a), np.asarray(b)
+    taus = []
+    for _ in range(n_boot):
+        i = rng.integers(0, len(x), len(x))
+        t = kendall_tau(list(x[i]), list(y[i]))
+        if not np.isnan(t):
+            taus.append(t)
+    return [float(np.percentile(taus, 2.5)), float(np.percentile(taus, 97.5))]
+
+
+def _mean(runs: dict[str, dict[str, Any]], key: str) -> float | None:
+    values = [r[key] for r in runs.values() if key in r]
+    return float(np.mean(values)) if values and len(values) == len(runs) else None
+
+
+def _entry(
+    name: str, runs: dict[str, Any], full: dict[str, Any], other: dict[str, Any]
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "settings": FIDELITIES[name].to_json(),
+        "archs": len(runs),
+        "seconds_mean": _mean(runs, "seconds"),
+        "cpu_seconds_mean": _mean(runs, "cpu_seconds"),
+    }
+    common = sorted(set(runs) & set(full))
+    if len(common) >= 5 and name != "full":
+        pairs = ([runs[a]["macro_f1"] for a in common], [full[a]["macro_f1"] for a in common])
+        entry["tau_vs_full"] = kendall_tau(*pairs)
+        entry["tau_vs_full_ci95"] = tau_interval(*pairs)
+        entry["n_vs_full"] = len(common)
+    both = sorted(set(runs) & set(other))
+    if len(both) >= 5:
+        entry["tau_seed"] = kendall_tau(
+            [runs[a]["macro_f1"] for a in both], [other[a]["macro_f1"] for a in both]
+        )
+        entry["n_seed"] = len(both)
+    with_signals = [a for a in common if "signals" in runs[a]]
+    if len(with_signals) >= 5 and name != "full":
+        target = [full[a]["macro_f1"] for a in with_signals]
+        entry["tau_vs_full_by_signal"] = {
+            sig: kendall_tau([runs[a]["signals"][sig] for a in with_signals], target)
+            for sig in SIGNALS
+        }
+    cost = entry["cpu_seconds_mean"] or entry["seconds_mean"]
+    if entry.get("tau_vs_full") is not None and cost:
+        entry["tau_per_cpu_second"] = entry["tau_vs_full"] / cost
+    return entry
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     by: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
     for r in rows:
         by.setdefault((r["fidelity"], r["seed"]), {})[r["arch"]] = r
     full = by.get(("full", 0), {})
-    out: dict[str, Any] = {"full_archs": len(full), "proxies": {}}
-    for name in FIDELITIES:
-        runs = by.get((name, 0), {})
-        common = sorted(set(runs) & set(full))
-        entry: dict[str, Any] = {
-            "settings": FIDELITIES[name].to_json(),
-            "archs": len(runs),
-            "seconds_mean": float(np.mean([r["seconds"] for r in runs.values()])) if runs else None,
-        }
-        if len(common) >= 5 and name != "full":
-            entry["tau_vs_full"] = kendall_tau(
-                [runs[a]["macro_f1"] for a in common], [full[a]["macro_f1"] for a in common]
-            )
-            entry["n_vs_full"] = len(common)
-        other = by.get((name, 1), {})
-        both = sorted(set(runs) & set(other))
-        if len(both) >= 5:
-            entry["tau_seed"] = kendall_tau(
-                [runs[a]["macro_f1"] for a in both], [other[a]["macro_f1"] for a in both]
-            )
-            entry["n_seed"] = len(both)
-        if entry.get("tau_vs_full") is not None and entry["seconds_mean"]:
-            entry["tau_per_second"] = entry["tau_vs_full"] / entry["seconds_mean"]
-        out["proxies"][name] = entry
-    return out
+    proxies = {
+        name: _entry(name, by.get((name, 0), {}), full, by.get((name, 1), {}))
+        for name in FIDELITIES
+        if (name, 0) in by
+    }
+    return {"full_archs": len(full), "proxies": proxies}
 
 
 def render(summary: dict[str, Any]) -> str:
@@ -134,25 +168,46 @@ def render(summary: dict[str, Any]) -> str:
         f"Archs: drawn uniformly from the `ecgjoint` space (sample seed {SAMPLE_SEED}). "
         "Signal: pooled out-of-fold DS1-CV macro-F1 (N, S, V, F). `full` is the shipped "
         "recipe r3 (5 folds, 8 epochs, 12,000 N beats per epoch) at the arch's own settings. "
-        "Seconds are wall seconds per candidate on one CPU thread of this machine.",
+        "Seconds per candidate on one CPU thread of this 2-core machine: wall (inflated: "
+        "other jobs shared the CPU while these ran) and CPU time of the process (roughly what "
+        "an idle thread takes).",
         "",
         f"Full-recipe archs scored: {summary['full_archs']}.",
         "",
-        "| fidelity | archs | s / candidate | tau vs full (n) | tau vs itself, seed 1 (n) "
-        "| tau per s |",
-        "|---|---|---|---|---|---|",
+        "| fidelity | archs | wall s / candidate | CPU s / candidate | tau vs full (n) "
+        "| 95 % CI | tau vs itself, seed 1 (n) | tau per CPU s |",
+        "|---|---|---|---|---|---|---|---|",
     ]
 
     def fmt(v: Any, spec: str = ".3f") -> str:
         return "–" if v is None else format(v, spec)
 
     for name, e in summary["proxies"].items():
+        ci = e.get("tau_vs_full_ci95")
         lines.append(
             f"| {name} | {e['archs']} | {fmt(e['seconds_mean'], '.1f')} "
+            f"| {fmt(e['cpu_seconds_mean'], '.1f')} "
             f"| {fmt(e.get('tau_vs_full'))} ({e.get('n_vs_full', 0)}) "
+            f"| {'–' if ci is None else f'[{ci[0]:.2f}, {ci[1]:.2f}]'} "
             f"| {fmt(e.get('tau_seed'))} ({e.get('n_seed', 0)}) "
-            f"| {fmt(e.get('tau_per_second'), '.4f')} |"
+            f"| {fmt(e.get('tau_per_cpu_second'), '.4f')} |"
         )
+    by_signal = {
+        n: e["tau_vs_full_by_signal"]
+        for n, e in summary["proxies"].items()
+        if "tau_vs_full_by_signal" in e
+    }
+    if by_signal:
+        lines += [
+            "",
+            "Tau against the full recipe's macro-F1 when the proxy reports another signal of "
+            "its pooled out-of-fold predictions (`ecgnas.classifier.proxy.SIGNALS`):",
+            "",
+            "| fidelity | " + " | ".join(SIGNALS) + " |",
+            "|---|" + "---|" * len(SIGNALS),
+        ]
+        for name, taus in by_signal.items():
+            lines.append(f"| {name} | " + " | ".join(f"{taus[s]:.3f}" for s in SIGNALS) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -164,7 +219,7 @@ def report(args: argparse.Namespace) -> None:
     print(render(summary))
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="score archs at one fidelity")
@@ -179,7 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     p_rep = sub.add_parser("report", help="write ecg_proxy.md/.json")
     for p in (p_run, p_rep):
         p.add_argument("--out", default="reports")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.command == "run":
         import torch

@@ -38,7 +38,9 @@ CELLS = (
 )
 
 
-def loop_throughput(device: str, epochs: int) -> list[dict[str, Any]]:
+def loop_throughput(
+    device: str, epochs: int, cells: tuple[tuple[int, ...], ...]
+) -> list[dict[str, Any]]:
     import numpy as np
 
     from ecgnas.classifier.cv import _take
@@ -58,7 +60,7 @@ def loop_throughput(device: str, epochs: int) -> list[dict[str, Any]]:
     base, hp = get_recipe("r3")
     space = ECGJointSpace()
     rows = []
-    for cell in CELLS:
+    for cell in cells:
         arch = space.make(cell, width=8, stem_kernel=7, context="beat", rr="rhythm", fs=128)
         setup = replace(setup_for(arch, base), max_majority=4000)
         beats = BeatCache().get(setup)
@@ -93,7 +95,7 @@ def loop_throughput(device: str, epochs: int) -> list[dict[str, Any]]:
     return rows
 
 
-def candidate_cost(device: str) -> list[dict[str, Any]]:
+def candidate_cost(device: str, cells: tuple[tuple[int, ...], ...]) -> list[dict[str, Any]]:
     from ecgnas.classifier.proxy import PROXY, CVEvaluator, get_fidelity
     from ecgnas.spaces.base import Arch
     from ecgnas.spaces.ecg1d import ECG1DSpace
@@ -105,7 +107,7 @@ def candidate_cost(device: str) -> list[dict[str, Any]]:
     joint = ECGJointSpace()
     new = CVEvaluator(joint, get_fidelity(PROXY), device=device)
     rows = []
-    for cell in CELLS:
+    for cell in cells:
         row: dict[str, Any] = {"cell": list(cell)}
         arch = joint.make(cell, width=8, stem_kernel=7, context="beat", rr="rhythm", fs=128)
         for mode, evaluator, a in (("before", old, Arch("ecg1d", cell)), ("after", new, arch)):
@@ -161,13 +163,19 @@ def render(payload: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--cells", type=int, default=len(CELLS), help="time the first N cells")
     parser.add_argument("--out", default="reports")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    cells = CELLS[: args.cells]
     import torch
 
     from ecgnas.benchmarks.report import machine_info
@@ -179,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python scripts/ecg_throughput.py " + " ".join(sys.argv[1:]),
         "machine": machine_info(),
         "load_average_before": os.getloadavg()[0],
-        "loop": loop_throughput(args.device, args.epochs),
-        "candidate": candidate_cost(args.device),
+        "loop": loop_throughput(args.device, args.epochs, cells),
+        "candidate": candidate_cost(args.device, cells),
         "load_average_after": os.getloadavg()[0],
     }
     out = Path(args.out)

@@ -13,7 +13,7 @@ over them; mutation and crossover make a joint-space child as usual and then tak
 arch nearest to it in genes (fewest differing genes, ties broken at random, never the parent
 itself), so the evolution keeps its meaning on a sample of the space. Encodings are the
 joint space's. The evaluator (``ECGTableEvaluator``) returns the stored score in percent
-(macro-F1 x 100) and the stored wall seconds as the cost. The table holds one proxy score
+(the fidelity's signal x 100, e.g. DS1-CV macro-F1) and the stored wall seconds as the cost. The table holds one proxy score
 per arch: the "reported" figure of a run is that same DS1-CV proxy score (no separate
 test figure exists; DS2 is never read).
 """
@@ -97,7 +97,7 @@ def build_table(
     appending a row per arch as it finishes; returns the number scored now.
 
     Rows already in ``path`` must have been made at the same fidelity (``ConfigError``)."""
-    from ecgnas.classifier.proxy import BeatCache, get_fidelity, score
+    from ecgnas.classifier.proxy import BeatCache, cv_signals, get_fidelity, score
 
     fid = get_fidelity(fidelity)
     index, count = shard
@@ -119,12 +119,16 @@ def build_table(
             continue
         t0, c0 = time.perf_counter(), time.process_time()
         cv = score(arch, fid, train_seed, beats=cache)
+        signals = cv_signals(cv)
         row = {
             "arch": arch.key(),
             "ops": list(arch.ops),
             "index": i,
             "fidelity": fidelity,
             "seed": train_seed,
+            "score": signals[fid.signal],
+            "signal": fid.signal,
+            "signals": signals,
             "macro_f1": cv.score,
             "f1": {k: (None if np.isnan(v) else float(v)) for k, v in cv.per_class_f1().items()},
             "seconds": time.perf_counter() - t0,
@@ -141,7 +145,8 @@ def build_table(
 
 @dataclass(frozen=True)
 class ECGTable:
-    """The table's archs (draw order), their scores (macro-F1) and wall seconds."""
+    """The table's archs (draw order), their scores (the fidelity's signal, in [0, 1]) and
+    wall seconds."""
 
     archs: tuple[Arch, ...]
     scores: np.ndarray
@@ -166,7 +171,7 @@ class ECGTable:
             raise DataError(f"{file}: invalid or repeated archs ({bad[:3]})")
         return cls(
             archs=archs,
-            scores=np.array([float(r["macro_f1"]) for r in rows]),
+            scores=np.array([float(r.get("score", r["macro_f1"])) for r in rows]),
             seconds=np.array([float(r["seconds"]) for r in rows]),
             fidelity=fidelities.pop(),
             path=str(file),

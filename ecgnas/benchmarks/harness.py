@@ -219,7 +219,7 @@ def _load_ecg(config: BenchmarkConfig) -> tuple[Evaluator, Reference]:
         oracle_test=float(signal[row]),
         signal_name=f"ecg_cv_{table.fidelity}",
         signal_note=(
-            f"DS1 cross-validation macro-F1 x 100 at proxy fidelity {table.fidelity} "
+            f"DS1 cross-validation proxy score x 100 at fidelity {table.fidelity} "
             f"({len(table.archs)} ecgjoint archs, {Path(table.path).name}); reported: the same "
             "score (the table holds no separate test figure; DS2 is never read)"
         ),

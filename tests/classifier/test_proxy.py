@@ -13,10 +13,12 @@ from ecgnas.classifier.proxy import (
     FIDELITIES,
     FULL,
     PROXY,
+    SIGNALS,
     BeatCache,
     CVEvaluator,
     Fidelity,
     build_cv_evaluator,
+    cv_signals,
     cv_spec,
     get_fidelity,
 )
@@ -63,6 +65,8 @@ def test_bad_fidelities_are_config_errors() -> None:
         get_fidelity("e9k9")
     with pytest.raises(ConfigError, match="not one of the ecgjoint rates"):
         Fidelity(fs=250).plan(ECGJointSpace().make(CELL))
+    with pytest.raises(ConfigError, match="signal must be one of"):
+        Fidelity(signal="accuracy")
     with pytest.raises(ConfigError, match="fidelity key"):
         Fidelity.from_json({"epochs": 2, "speed": "max"})
     assert Fidelity.from_json(TINY.to_json()) == TINY
@@ -88,6 +92,7 @@ def test_evaluator_scores_a_joint_arch_on_ds1_only(
     result = evaluator.evaluate(arch)
     assert 0.0 < result.score <= 1.0 and result.cost_seconds > 0
     assert {"cv_f1_N", "cv_f1_S", "cv_f1_V", "cv_f1_F", "params"} <= set(result.metrics)
+    assert result.score == result.metrics["cv_macro_f1"]
     assert all(0.0 <= float(result.metrics[f"cv_f1_{c}"]) <= 1.0 for c in "NSVF")
     assert result.metrics["params"] > 1000
     assert not set(seen) & set(DS2)
@@ -115,3 +120,43 @@ def test_scoring_a_sample_of_held_out_n_beats_estimates_the_pooled_counts(
     assert np.array_equal(full.metrics.confusion[1:], sampled.metrics.confusion[1:])
     assert sampled.metrics.confusion[0].sum() == pytest.approx(n, abs=2)
     assert sampled.score == pytest.approx(full.score, abs=0.05)
+    signals = cv_signals(full)
+    assert set(signals) == set(SIGNALS) and signals["macro_f1"] == full.score
+    assert signals["macro_f1_nsv"] == pytest.approx(np.nanmean(full.metrics.f1[:3]))
+    assert signals["balanced_accuracy"] == pytest.approx(np.nanmean(full.metrics.se))
+    assert 0.0 <= signals["mean_auc"] <= 1.0 and 0.0 <= cv_signals(sampled)["mean_auc"] <= 1.0
+
+
+def test_signals_on_hand_made_predictions() -> None:
+    from types import SimpleNamespace
+
+    from ecgnas.train.metrics import classification_metrics
+
+    y = np.array([0, 0, 1, 1, 2, 2, 3, 3])
+    record = np.array(["a", "a", "a", "a", "b", "b", "b", "b"])
+    perfect = np.eye(4)[y] * 5.0
+    fold_a = SimpleNamespace(
+        split=SimpleNamespace(val=("a",)), val_logits=perfect[:4], temperature=1.0
+    )
+    fold_b = SimpleNamespace(
+        split=SimpleNamespace(val=("b",)), val_logits=perfect[4:], temperature=2.0
+    )
+    metrics = classification_metrics(y, y)
+    cv = SimpleNamespace(
+        pred=y.copy(),
+        y=y,
+        record=record,
+        setup=SimpleNamespace(classes=("N", "S", "V", "F")),
+        folds=[fold_a, fold_b],
+        metrics=metrics,
+        score=metrics.macro_f1,
+    )
+    assert cv_signals(cv) == {  # type: ignore[arg-type]
+        "macro_f1": 1.0,
+        "macro_f1_nsv": 1.0,
+        "mean_auc": 1.0,
+        "balanced_accuracy": 1.0,
+    }
+    fold_a.val_logits = -perfect[:4]
+    fold_b.val_logits = -perfect[4:]
+    assert cv_signals(cv)["mean_auc"] == 0.0  # type: ignore[arg-type]
