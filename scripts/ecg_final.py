@@ -106,7 +106,8 @@ def render(result: dict[str, Any], command: str) -> str:
     for other, comp in result["comparisons"].items():
         low, high = comp["bootstrap_ci_95"]
         lines.append(
-            f"- {result['chosen_label']} − {other}: paired per-seed DS2 macro-F1 differences "
+            f"- {result.get('compared_label', result['chosen_label'])} − {other}: paired "
+            "per-seed DS2 macro-F1 differences "
             f"{', '.join(f'{d:+.3f}' for d in comp['paired_differences'])}; 95 % bootstrap "
             f"interval over DS2 records [{low:+.3f}, {high:+.3f}]"
         )
@@ -132,6 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reports", default="reports")
     p.add_argument("--ship", action="store_true", help="ship the chosen bundle into the package")
     p.add_argument("--only", default=None, help="run this label only (no report)")
+    p.add_argument(
+        "--compare",
+        default=None,
+        help="LABEL: report this model's paired DS2 differences against every other "
+        "(default: the model chosen on DS1)",
+    )
+    p.add_argument(
+        "--report-name", default="ecg_final", help="report stem: <reports>/<name>.{md,json}"
+    )
     p.add_argument("--data-dir", default=None)
     p.add_argument("--cache-dir", default=None)
     return p
@@ -194,12 +204,15 @@ def main(argv: list[str] | None = None) -> int:
         models, key=lambda k: np.mean([s["ds1_cv_macro_f1"] for s in models[k]["seeds"]])
     )
     chosen = choose_seed(models[best_label]["summaries"])
+    focus = args.compare or best_label
+    if focus not in models:
+        raise SystemExit(f"error: --compare {focus!r} is not one of the models {list(models)}")
     comparisons = {
         other: paired_comparison(
-            out, models[best_label]["summaries"], models[other]["summaries"], (best_label, other)
+            out, models[focus]["summaries"], models[other]["summaries"], (focus, other)
         )
         for other in models
-        if other != best_label
+        if other != focus
     }
     published = publish_reports(out, best_label, chosen, args.reports)
     shipped = "Not shipped by this run (no --ship)."
@@ -218,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "chosen_label": best_label,
         "chosen_seed": int(chosen["seed"]),
+        "compared_label": focus,
         "selection": (
             f"chosen: {best_label} (best mean DS1-CV macro-F1), seed {chosen['seed']} "
             f"(best DS1-CV macro-F1 among its seeds, {chosen['ds1_val_macro_f1']:.3f}); its "
@@ -227,9 +241,9 @@ def main(argv: list[str] | None = None) -> int:
         "shipped": shipped,
     }
     reports = Path(args.reports)
-    atomic_write_json(reports / "ecg_final.json", result)
-    atomic_write_text(reports / "ecg_final.md", render(result, command))
-    print(f"wrote {reports / 'ecg_final.md'}")
+    atomic_write_json(reports / f"{args.report_name}.json", result)
+    atomic_write_text(reports / f"{args.report_name}.md", render(result, command))
+    print(f"wrote {reports / args.report_name}.md")
     return 0
 
 
