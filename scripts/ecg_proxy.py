@@ -1,17 +1,19 @@
 """The proxy's fidelity: Kendall tau between cheap DS1-CV proxies and the full recipe, over
 archs drawn uniformly from the joint ECG space. Reads DS1 only.
 
-    python scripts/ecg_proxy.py run --fidelity full --archs 40 --threads 1
-    python scripts/ecg_proxy.py run --fidelity p_e2k3 --archs 40 --seeds 0 1
+    python scripts/ecg_proxy.py --fidelity full --archs 40 --threads 1
+    python scripts/ecg_proxy.py --fidelity e2k2_n2v --archs 40 --seeds 0 1 --threads 1
     python scripts/ecg_proxy.py report
 
-``run`` scores the first ``--archs`` archs of the fixed sample (``SAMPLE_SEED``) at one
-fidelity (``ecgnas.classifier.proxy.FIDELITIES``; ``full`` is the recipe itself) and
-training seed, appending one JSON line per (arch, fidelity, seed) to ``<out>/ecg_proxy_runs.jsonl`` as each finishes: an interrupted
-run resumes where it stopped, and several processes (one thread each) may work on different
-fidelities or ``--shard i/n`` slices at once. ``report`` writes ``<out>/ecg_proxy.{md,json}``:
-for each proxy, tau against the full recipe (seed 0), its tau against itself under another
-seed (the noise ceiling), seconds per candidate, and tau per second.
+``run`` (the default command) scores the first ``--archs`` archs of the fixed sample
+(``SAMPLE_SEED``) at one fidelity (``ecgnas.classifier.proxy.FIDELITIES``; ``full`` is the
+recipe itself) and training seed, appending one JSON line per (arch, fidelity, seed) to
+``<out>/ecg_proxy_runs.jsonl`` as each finishes: an interrupted run resumes where it
+stopped, and several processes (one thread each) may work on different fidelities or
+``--shard i/n`` slices at once. Then, like ``report``, it writes ``<out>/ecg_proxy.{md,json}``:
+for each proxy, Kendall tau against the full recipe (seed 0) with a bootstrap interval, its
+tau against itself under another seed (the noise ceiling), seconds per candidate, tau per
+CPU second, and tau when the proxy reports another signal of its predictions.
 """
 
 from __future__ import annotations
@@ -221,19 +223,24 @@ def report(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_run = sub.add_parser("run", help="score archs at one fidelity")
-    p_run.add_argument("--fidelity", choices=sorted(FIDELITIES), required=True)
-    p_run.add_argument("--archs", type=int, default=40)
-    p_run.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p_run.add_argument("--shard", default="0/1", help="i/n: every n-th arch from the i-th")
-    p_run.add_argument("--threads", type=int, default=1)
-    p_run.add_argument(
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=("run", "report"),
+        default="run",
+        help="run (score, then write the report; the default) or report only",
+    )
+    parser.add_argument(
+        "--fidelity", choices=sorted(FIDELITIES), help="score at this fidelity (run)"
+    )
+    parser.add_argument("--archs", type=int, default=40)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--shard", default="0/1", help="i/n: every n-th arch from the i-th")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
         "--reverse", action="store_true", help="last arch first (a second process on the same runs)"
     )
-    p_rep = sub.add_parser("report", help="write ecg_proxy.md/.json")
-    for p in (p_run, p_rep):
-        p.add_argument("--out", default="reports")
+    parser.add_argument("--out", default="reports")
     return parser
 
 
@@ -241,13 +248,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.command == "run":
+        if args.fidelity is None:
+            raise SystemExit("error: run needs --fidelity (or use: report)")
         import torch
 
         torch.set_num_threads(args.threads)
         os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
         run(args)
-    else:
-        report(args)
+    report(args)
     return 0
 
 
