@@ -151,6 +151,11 @@ SMALL: dict[str, Small] = {
         set={"--seeds": "0", "--epochs": "1", "--folds": "2", "--max-majority": "200"}
         | {"--out": "runs/ef", "--reports": "reports"}
     ),
+    "scripts/ecg_proxy.py": Small(set={"--archs": "1", "--fidelity": "e1k2", "--seeds": "0"}),
+    "scripts/ecg_throughput.py": Small(set={"--cells": "1", "--epochs": "1"}),
+    "ecgnas benchmark ecg-table": Small(
+        set={"--archs": "1", "--fidelity": "e1k2", "--table": "runs/ecg_table_small.jsonl"}
+    ),
     "scripts/ecg_robustness.py": Small(
         set={"--records": "100", "--conditions": "clean,inverted", "--seconds": "120"}
     ),
