@@ -11,6 +11,7 @@ from ecgnas.search.pareto import (
     crowded_order,
     crowding_distance,
     dominance_matrix,
+    front_2d,
     front_ranks,
     greedy_hv_selection,
     hypervolume_2d,
@@ -56,6 +57,17 @@ def test_non_dominated_sort_agrees_with_a_brute_force_definition() -> None:
         # rank 0 iff nobody dominates; otherwise one more than the best dominator's rank
         expected = 0 if not dominators else 1 + max(ranks[j] for j in dominators)
         assert ranks[i] == expected
+
+
+def test_front_2d_is_the_pareto_mask_sorted_by_the_first_objective() -> None:
+    assert front_2d(POINTS).tolist() == [0, 1, 5, 2]
+    assert front_2d(np.zeros((0, 2))).tolist() == []
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        pts = rng.integers(0, 5, size=(40, 2)).astype(float)  # ties and duplicates
+        idx = front_2d(pts)
+        assert sorted(idx.tolist()) == np.flatnonzero(pareto_mask(pts)).tolist()
+        assert (np.diff(pts[idx, 0]) >= 0).all()
 
 
 def test_crowding_distance_by_hand() -> None:
