@@ -195,9 +195,9 @@ def load_pareto(config: ParetoConfig) -> tuple[ParetoEvaluator, HardwareCost, Pa
 class ParetoRecord:
     """The outcome of one (method, seed) run.
 
-    ``points``: every evaluated arch in evaluation order as [signal %, test %, cost, NB201
-    index]; ``front_signal`` / ``front_test``: the indices (into ``points``) of its
-    non-dominated points on (signal, cost) / (test, cost), by increasing cost; ``hv_curve``:
+    ``front`` / ``front_test``: the run's non-dominated evaluated archs on (signal, cost) /
+    (test accuracy, cost), by increasing cost, each as [signal %, test %, cost, NB201 index];
+    ``indices``: the NB201 index of every evaluated arch, in evaluation order; ``hv_curve``:
     ``hv_signal`` after 5, 10, ... evaluations (and after the last).
     """
 
@@ -206,9 +206,9 @@ class ParetoRecord:
     n_evals: int
     hv_signal: float
     hv_test: float
-    front_signal: list[int]
-    front_test: list[int]
-    points: list[list[float]]
+    front: list[list[float]]
+    front_test: list[list[float]]
+    indices: list[int]
     hv_curve: list[float]
     wall_seconds: float
     strategy_seconds: float
@@ -243,15 +243,19 @@ def record_of(
         dtype=np.float64,
     ).reshape(len(evaluations), 4)  # fmt: skip
     signal, test, cost = pts[:, 0], pts[:, 1], pts[:, 2]
+
+    def rows(idx: np.ndarray) -> list[list[float]]:
+        return [[round(float(v), 6) for v in pts[i, :3]] + [int(pts[i, 3])] for i in idx]
+
     fields = {
         "method": method,
         "seed": int(seed),
         "n_evals": len(evaluations),
         "hv_signal": normalised_hv(signal, cost, reference.cost_ref),
         "hv_test": normalised_hv(test, cost, reference.cost_ref),
-        "front_signal": [int(i) for i in front_of(signal, cost)],
-        "front_test": [int(i) for i in front_of(test, cost)],
-        "points": [[round(float(v), 6) for v in row] for row in pts],
+        "front": rows(front_of(signal, cost)),
+        "front_test": rows(front_of(test, cost)),
+        "indices": [int(i) for i in pts[:, 3]],
         "hv_curve": hv_curve(signal, cost, reference.cost_ref),
     }
     return fields, pts

@@ -72,7 +72,7 @@ def summarize_method(records: Sequence[ParetoRecord], reference: ParetoReference
         "hv_test": _stats(hv_test),
         "gap_signal_mean": float(reference.optimal_hv_signal - hv.mean()),
         "gap_test_mean": float(reference.optimal_hv_test - hv_test.mean()),
-        "front_size_mean": float(np.mean([len(r.front_signal) for r in records])),
+        "front_size_mean": float(np.mean([len(r.front) for r in records])),
         "evals_mean": float(np.mean([r.n_evals for r in records])),
         "wall_seconds_mean": float(np.mean([r.wall_seconds for r in records])),
         "strategy_seconds_mean": float(np.mean([r.strategy_seconds for r in records])),
@@ -242,7 +242,8 @@ def plot(
             rs = [r for r in records if r.method == m and (ax is axes[1] or r.seed == seed)]
             if not rs:
                 continue
-            pts = np.array([p for r in rs for p in r.points], dtype=np.float64)
+            # the union's front lies within the union of the runs' fronts
+            pts = np.array([p for r in rs for p in r.front], dtype=np.float64)
             _step(ax, pts[:, 0], pts[:, 2], color=f"C{k}", lw=1.5, label=_label(m))
         ax.set_xlabel(f"{reference.cost_name} ({reference.cost_unit})")
         ax.set_ylabel(f"{reference.signal_name} (%)")

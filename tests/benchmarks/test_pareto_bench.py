@@ -96,18 +96,25 @@ def test_runs_are_paired_and_recorded_from_the_evaluations(nasbench_dir: Path) -
     ]  # fmt: skip
     table = evaluator.inner.table
     for r in records:
-        assert r.n_evals == 30 and len(r.points) == 30
-        pts = np.array(r.points)
-        archs = [table.arch_of_index(int(i)) for i in pts[:, 3]]
-        assert len({a.ops for a in archs}) == 30  # no arch twice
-        assert pts[:, 2] == pytest.approx(cost(archs), rel=1e-6)
-        assert pts[:, 0] == pytest.approx([evaluator.evaluate(a).score for a in archs])
-        assert r.hv_signal == pytest.approx(normalised_hv(pts[:, 0], pts[:, 2], ref.cost_ref))
-        assert r.hv_test == pytest.approx(normalised_hv(pts[:, 1], pts[:, 2], ref.cost_ref))
+        assert r.n_evals == 30 and len(r.indices) == len(set(r.indices)) == 30  # no repeats
+        archs = [table.arch_of_index(i) for i in r.indices]
+        signal = np.array([evaluator.evaluate(a).score for a in archs])
+        test = np.array([evaluator.evaluate(a).metrics["test_acc"] for a in archs])
+        c = cost(archs)
+        assert r.hv_signal == pytest.approx(normalised_hv(signal, c, ref.cost_ref))
+        assert r.hv_test == pytest.approx(normalised_hv(test, c, ref.cost_ref))
         assert 0 < r.hv_signal < ref.optimal_hv_signal
+        # the front: evaluated archs, their numbers, no evaluated arch dominates one of them
+        front = np.array(r.front)
+        assert set(front[:, 3].astype(int)) <= set(r.indices)
+        at = [r.indices.index(int(i)) for i in front[:, 3]]
+        assert front[:, 0] == pytest.approx(signal[at]) and front[:, 2] == pytest.approx(c[at])
+        for acc, cst in front[:, [0, 2]]:
+            assert not ((signal >= acc) & (c <= cst) & ((signal > acc) | (c < cst))).any()
+        assert normalised_hv(front[:, 0], front[:, 2], ref.cost_ref) == pytest.approx(r.hv_signal)
         assert r.hv_curve[-1] == pytest.approx(r.hv_signal, abs=1e-6)
         assert r.hv_curve == sorted(r.hv_curve)  # adding archs never loses area
     by = {(r.method, r.seed): r for r in records}
     for seed in (0, 1):  # the first ten archs are the same initial sample in every method
-        first = {m: [p[3] for p in by[(m, seed)].points[:10]] for m in config.methods}
+        first = {m: by[(m, seed)].indices[:10] for m in config.methods}
         assert first["dcl_mo"] == first["nsga2"] == first["random"]

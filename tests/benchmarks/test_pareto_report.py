@@ -43,9 +43,9 @@ def rec(method: str, seed: int, hv: float, hv_test: float | None = None) -> Pare
         n_evals=10,
         hv_signal=hv,
         hv_test=hv + 0.02 if hv_test is None else hv_test,
-        front_signal=[0, 1],
-        front_test=[0],
-        points=[[50.0, 52.0, 3.0, 7.0], [70.0, 71.0, 6.0, 8.0]] + [[20.0, 21.0, 9.0, 9.0]] * 8,
+        front=[[50.0, 52.0, 3.0, 7], [70.0, 71.0, 6.0, 8]],
+        front_test=[[50.0, 52.0, 3.0, 7]],
+        indices=[7, 8, *range(9, 17)],
         hv_curve=[hv - 0.1, hv],
         wall_seconds=2.0,
         strategy_seconds=1.0,
@@ -120,7 +120,7 @@ def test_write_report_writes_json_markdown_png(tmp_path: Path) -> None:
     paths = write_report(tmp_path, cfg, REFERENCE, records(), "cmd", 1.0)
     data = json.loads(paths["json"].read_text())
     assert [(r["method"], r["seed"]) for r in data["runs"]][:2] == [("dcl_mo", 0), ("dcl_mo", 1)]
-    assert data["runs"][0]["hv_signal"] == 0.80 and data["runs"][0]["front_signal"] == [0, 1]
+    assert data["runs"][0]["hv_signal"] == 0.80 and data["runs"][0]["front"][1][3] == 8
     assert data["reference"]["cost_ref"] == 11.0
     assert data["meta"]["method_settings"]["nsga2"]["population"] == 10
     assert paths["png"].stat().st_size > 10_000
