@@ -41,7 +41,7 @@ from ecgnas.errors import ConfigError
 from ecgnas.search.base import History, draw_new
 from ecgnas.search.dcl_enas import DCLENAS, DCLENASSettings
 from ecgnas.search.pareto import CostFunction, crowded_order, greedy_hv_selection
-from ecgnas.spaces.base import Arch, SearchSpace
+from ecgnas.spaces.base import Arch
 from ecgnas.spaces.cell import CellSpace
 
 if TYPE_CHECKING:
@@ -94,10 +94,6 @@ class DCLMO(DCLENAS):
             )
         super().__init__(settings, predictor_factory)
         self._cost = cost
-
-    def start(self, space: SearchSpace, seed: int) -> None:
-        super().start(space, seed)
-        self._pop_cost = np.zeros(0)
 
     def _points(self, predicted: np.ndarray, archs: list[Arch]) -> np.ndarray:
         """``[n, 2]`` minimisation points (-predicted signal, cost) of ``archs``."""
