@@ -118,6 +118,7 @@ SMALL: dict[str, Small] = {
     ),
     "ecgnas benchmark nb201": Small(set={"--seeds": "1", "--budget": "30", "--jobs": "1"}),
     "ecgnas benchmark nb101": Small(set={"--seeds": "1", "--budget": "30", "--jobs": "1"}),
+    "ecgnas benchmark pareto": Small(set={"--seeds": "1", "--budget": "25", "--jobs": "1"}),
     "ecgnas tune": Small(
         set={"--trials": "1", "--min-epochs": "1", "--max-epochs": "1", "--max-majority": "200"}
     ),

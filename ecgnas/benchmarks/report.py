@@ -27,7 +27,7 @@ import numpy as np
 
 from ecgnas.benchmarks.harness import BenchmarkConfig, Reference, RunRecord
 from ecgnas.io import atomic_path, atomic_write_json, atomic_write_text
-from ecgnas.search.registry import STRATEGY_NAMES, strategy_entry
+from ecgnas.search.registry import ALL_STRATEGY_NAMES, STRATEGY_NAMES, strategy_entry
 
 #: the method the paired tests compare every baseline with
 METHOD = STRATEGY_NAMES[0]
@@ -35,7 +35,7 @@ METHOD = STRATEGY_NAMES[0]
 
 def _label(method: str) -> str:
     """The strategy's name in reports (``DCL-ENAS``); unknown names as they are."""
-    return strategy_entry(method).label if method in STRATEGY_NAMES else method
+    return strategy_entry(method).label if method in ALL_STRATEGY_NAMES else method
 
 
 def _t95(n: int) -> float:
@@ -95,11 +95,12 @@ def summarize_method(records: Sequence[RunRecord], budget: int) -> dict[str, Any
     }
 
 
-def paired_test(
-    a: Sequence[RunRecord], b: Sequence[RunRecord], key: str = "final_test"
-) -> dict[str, Any]:
+def paired_test(a: Sequence[Any], b: Sequence[Any], key: str = "final_test") -> dict[str, Any]:
     """One-sided Wilcoxon signed-rank test that ``a`` beats ``b`` on ``key`` (the found arch's
-    test accuracy, or ``final_signal``: its search signal), pairing runs by seed."""
+    test accuracy, or ``final_signal``: its search signal), pairing runs by seed.
+
+    Any records with a ``seed`` and the attribute ``key`` will do (``RunRecord``, or
+    ``ParetoRecord`` with ``key="hv_signal"``)."""
     from scipy import stats
 
     by_seed = {r.seed: getattr(r, key) for r in b}

@@ -1,8 +1,9 @@
-"""``ecgnas benchmark nb201|nb101|ecg``: search methods compared on the benchmark tables;
-``ecgnas benchmark ecg-table`` builds the ECG table.
+"""``ecgnas benchmark nb201|nb101|ecg|pareto``: search methods compared on the benchmark
+tables; ``ecgnas benchmark ecg-table`` builds the ECG table.
 
-``register(app)`` adds the commands to the ``benchmark`` typer group. Heavy imports
-(numpy, torch, optuna, matplotlib) happen inside the commands.
+``register(app)`` adds the commands to the ``benchmark`` typer group (``pareto``: accuracy
+against a HW-NAS-Bench device cost). Heavy imports (numpy, torch, optuna,
+matplotlib) happen inside the commands.
 """
 
 from __future__ import annotations
@@ -16,14 +17,29 @@ import typer
 
 from ecgnas.classifier.proxy import FIDELITIES
 from ecgnas.classifier.proxy import PROXY as DEFAULT_PROXY
-from ecgnas.cli._common import any_of, cache_dir_option, data_dir_option, one_of, quiet_logging
+from ecgnas.cli._common import (
+    any_of,
+    cache_dir_option,
+    data_dir_option,
+    one_of,
+    quiet_logging,
+)
 from ecgnas.errors import ConfigError
-from ecgnas.search.registry import BENCHMARK_DEFAULT_STRATEGIES, STRATEGY_NAMES
+from ecgnas.search.registry import (
+    BENCHMARK_DEFAULT_STRATEGIES,
+    PARETO_STRATEGY_NAMES,
+    STRATEGY_NAMES,
+)
 
 DEFAULT_METHODS = ",".join(BENCHMARK_DEFAULT_STRATEGIES)
 METHODS_HELP = f"Search methods, comma-separated, {any_of(STRATEGY_NAMES)}."
+PARETO_METHODS_HELP = f"Search methods, comma-separated, {any_of(PARETO_STRATEGY_NAMES)}."
 NB201_DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "ImageNet16-120")
 FIDELITY_NAMES: tuple[str, ...] = tuple(FIDELITIES)
+#: HW-NAS-Bench devices whose cost covers every NB201 cell (edgetpu lacks 4,699 cells), and
+#: the metrics: ``ecgnas.benchmarks.nb201_hw``'s lists (numpy-free here; a test compares them)
+HW_DEVICES: tuple[str, ...] = ("edgegpu", "raspi4", "pixel3", "eyeriss", "fpga")
+HW_METRICS: tuple[str, ...] = ("latency", "energy")
 
 
 def _methods(text: str) -> tuple[str, ...]:
@@ -121,7 +137,7 @@ def _run(config: object, out: str, quiet: bool) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``nb201`` and ``nb101`` to the ``benchmark`` group ``app``."""
+    """Add ``nb201``, ``nb101`` and ``pareto`` to the ``benchmark`` group ``app``."""
 
     @app.command("nb201")
     def nb201(
@@ -189,6 +205,102 @@ def register(app: typer.Typer) -> None:
             nb101_source=source,
         )  # fmt: skip
         _run(config, out, quiet)
+
+    register_ecg(app)
+    register_pareto(app)
+
+
+def _run_pareto(config: object, out: str, quiet: bool) -> None:
+    from ecgnas.benchmarks.pareto_bench import ParetoConfig, load_pareto, run_pareto
+    from ecgnas.benchmarks.pareto_report import METHOD, summarize, write_report
+
+    assert isinstance(config, ParetoConfig)
+    quiet_logging(quiet)
+    _, _, reference = load_pareto(config)  # fails fast on a missing table or metric
+
+    def progress(done: int, total: int, elapsed: float) -> None:
+        if not quiet:
+            eta = elapsed / done * (total - done)
+            typer.echo(
+                f"  {done}/{total} runs, {elapsed / 60:.1f} min elapsed, ~{eta / 60:.1f} min left",
+                err=True,
+            )
+
+    label = f"{config.device} {config.metric}"
+    typer.echo(
+        f"pareto nb201 {config.dataset} vs {label}: {len(config.methods)} methods x "
+        f"{len(config.seeds)} seeds, budget {config.budget}, jobs {config.jobs}; reference point "
+        f"(0 %, {reference.cost_ref:.4g} {reference.cost_unit})",
+        err=True,
+    )
+    t0 = time.perf_counter()
+    records = run_pareto(config, on_progress=progress)
+    wall = time.perf_counter() - t0
+    paths = write_report(out, config, reference, records, _command_line("pareto"), wall)
+    summary = summarize(config, records, reference)
+    for method, s in summary["methods"].items():
+        typer.echo(
+            f"{label} {method:7s} HV {s['hv_signal']['mean']:.4f} ± {s['hv_signal']['std']:.4f} "
+            f"(test {s['hv_test']['mean']:.4f}; table front {reference.optimal_hv_signal:.4f})"
+        )
+    for method, t in summary["paired_tests"].items():
+        p = "n/a" if t["p_value"] is None else f"{t['p_value']:.2g}"
+        typer.echo(
+            f"{label} {METHOD} vs {method}: {t['wins']}/{t['ties']}/{t['losses']} W/T/L, "
+            f"Wilcoxon p = {p}"
+        )
+    typer.echo(f"wrote {paths['md']}, {paths['json'].name}, {paths['png'].name}")
+
+
+def register_pareto(app: typer.Typer) -> None:
+    """Add ``pareto`` to the ``benchmark`` group ``app``."""
+
+    @app.command("pareto")
+    def pareto(
+        benchmark: str = typer.Argument(..., help="Benchmark table: nb201 (with HW-NAS-Bench)."),
+        hw: str = typer.Option(..., "--hw", help=f"Device, {one_of(HW_DEVICES)}."),
+        metric: str = typer.Option("latency", "--metric", help=f"Cost, {one_of(HW_METRICS)}."),
+        dataset: str = typer.Option(
+            "cifar10",
+            "--dataset",
+            help="cifar10 (search on cifar10-valid validation), cifar100 or ImageNet16-120.",
+        ),
+        budget: int = typer.Option(100, "--budget", help="Evaluations per run."),
+        seeds: int = typer.Option(30, "--seeds", help="Number of paired seeds."),
+        first_seed: int = typer.Option(0, "--first-seed", help="The first seed."),
+        methods: str = typer.Option(
+            ",".join(PARETO_STRATEGY_NAMES), "--methods", help=PARETO_METHODS_HELP
+        ),
+        jobs: int = typer.Option(1, "--jobs", help="Worker processes."),
+        out: str = typer.Option("reports", "--out", help="Output directory."),
+        quiet: bool = typer.Option(
+            False, "--quiet", help="No progress lines, no INFO log messages."
+        ),
+        data_dir: str | None = data_dir_option(),
+        cache_dir: str | None = cache_dir_option(),
+    ) -> None:
+        """Accuracy against a device cost: hypervolume of each method's evaluated archs;
+        writes reports/pareto_nb201_<device>.*"""
+        from ecgnas.benchmarks.pareto_bench import ParetoConfig
+
+        if benchmark != "nb201":
+            raise ConfigError(f"unknown benchmark {benchmark!r} for pareto; known: nb201")
+        config = ParetoConfig(
+            device=hw,
+            metric=metric,
+            dataset=dataset,
+            methods=_methods(methods),
+            seeds=_seeds(seeds, first_seed),
+            budget=budget,
+            jobs=jobs,
+            data_dir=data_dir,
+            cache_dir=cache_dir,
+        )
+        _run_pareto(config, out, quiet)
+
+
+def register_ecg(app: typer.Typer) -> None:
+    """Add ``ecg`` and ``ecg-table`` to the ``benchmark`` group ``app``."""
 
     @app.command("ecg")
     def ecg(

@@ -1,10 +1,12 @@
 """Search strategies by name: the one table every list of strategies reads.
 
-``make_strategy(name, predictor_factory=None, **settings)`` builds one; ``STRATEGY_NAMES``
-lists them in the order the CLI and the reports show them; ``strategy_entry(name)`` says what
-a name is (its class, its settings class, whether it builds a predictor, its label, its help
-line and its settings for the ECG search). Nothing is imported until a strategy is built,
-as in ``ecgnas.spaces.registry``.
+``make_strategy(name, predictor_factory=None, cost=None, **settings)`` builds one;
+``STRATEGY_NAMES`` lists the single-objective ones (they need only the search signal) in the
+order the CLI and the reports show them, ``PARETO_STRATEGY_NAMES`` those the multi-objective
+benchmark runs (the ones that need a cost function first, then random search);
+``strategy_entry(name)`` says what a name is (its class, its settings class, whether it
+builds a predictor or needs a cost, its label, its help line and its settings for the ECG
+search). Nothing is imported until a strategy is built, as in ``ecgnas.spaces.registry``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ecgnas.errors import ConfigError
 if TYPE_CHECKING:
     from ecgnas.search.base import Strategy
     from ecgnas.search.baselines import PredictorFactory
+    from ecgnas.search.pareto import CostFunction
 
 
 def _frozen(values: dict[str, Any] | None = None) -> Mapping[str, Any]:
@@ -42,6 +45,11 @@ class StrategyEntry:
         The name reports print, and one line for ``--help``.
     benchmark_default:
         Whether ``ecgnas benchmark nb201|nb101`` runs it without ``--methods``.
+    needs_cost:
+        Whether it is multi-objective and needs a cost function (``make_strategy(cost=...)``);
+        such a strategy is not in ``STRATEGY_NAMES`` (single-objective searches).
+    pareto:
+        Whether ``ecgnas benchmark pareto`` can run it (it needs a cost, or ignores it).
     ecg_defaults:
         Settings for the ECG search, where one evaluation costs minutes of training
         (``ECGSearchSettings.strategy`` overrides them).
@@ -54,6 +62,8 @@ class StrategyEntry:
     label: str
     help: str
     benchmark_default: bool = True
+    needs_cost: bool = False
+    pareto: bool = False
     ecg_defaults: Mapping[str, Any] = field(default_factory=_frozen)
 
 
@@ -78,6 +88,7 @@ _STRATEGIES: dict[str, StrategyEntry] = {
             uses_predictor=False,
             label="Random search",
             help="uniform random search",
+            pareto=True,
         ),
         StrategyEntry(
             "rea",
@@ -105,11 +116,42 @@ _STRATEGIES: dict[str, StrategyEntry] = {
             # added after the benchmark tables were run with the four others
             benchmark_default=False,
         ),
+        StrategyEntry(
+            "dcl_mo",
+            "ecgnas.search.multiobjective:DCLMO",
+            "ecgnas.search.multiobjective:DCLMOSettings",
+            uses_predictor=True,
+            label="DCL-MO",
+            help="multi-objective DCL-ENAS: predicted accuracy vs a cost, Pareto infill",
+            benchmark_default=False,
+            needs_cost=True,
+            pareto=True,
+        ),
+        StrategyEntry(
+            "nsga2",
+            "ecgnas.search.nsga2:NSGA2",
+            "ecgnas.search.nsga2:NSGA2Settings",
+            uses_predictor=False,
+            label="NSGA-II",
+            help="Optuna's NSGA-II sampler on (accuracy, cost)",
+            benchmark_default=False,
+            needs_cost=True,
+            pareto=True,
+        ),
     )
 }
 
-#: the known strategy names, the method first
-STRATEGY_NAMES: tuple[str, ...] = tuple(_STRATEGIES)
+#: the single-objective strategy names (the search signal only), the method first
+STRATEGY_NAMES: tuple[str, ...] = tuple(
+    name for name, entry in _STRATEGIES.items() if not entry.needs_cost
+)
+#: what ``ecgnas benchmark pareto`` can run: the multi-objective ones (the method first), then
+#: the single-objective ones that ignore the cost (random search)
+PARETO_STRATEGY_NAMES: tuple[str, ...] = tuple(
+    name for name, entry in _STRATEGIES.items() if entry.pareto and entry.needs_cost
+) + tuple(name for name, entry in _STRATEGIES.items() if entry.pareto and not entry.needs_cost)
+#: every strategy name, single- and multi-objective
+ALL_STRATEGY_NAMES: tuple[str, ...] = tuple(_STRATEGIES)
 #: the strategies that build a predictor (torch)
 PREDICTOR_STRATEGIES: frozenset[str] = frozenset(
     name for name, entry in _STRATEGIES.items() if entry.uses_predictor
@@ -126,7 +168,7 @@ def strategy_entry(name: str) -> StrategyEntry:
         return _STRATEGIES[name]
     except KeyError:
         raise ConfigError(
-            f"unknown strategy {name!r}; known: {', '.join(STRATEGY_NAMES)}"
+            f"unknown strategy {name!r}; known: {', '.join(ALL_STRATEGY_NAMES)}"
         ) from None
 
 
@@ -156,18 +198,30 @@ def ecg_defaults(name: str) -> dict[str, Any]:
 
 
 def make_strategy(
-    name: str, predictor_factory: PredictorFactory | None = None, **settings: Any
+    name: str,
+    predictor_factory: PredictorFactory | None = None,
+    cost: CostFunction | None = None,
+    **settings: Any,
 ) -> Strategy:
-    """A strategy by name with its settings (``ConfigError`` for an unknown name or setting).
+    """A strategy by name with its settings (``ConfigError`` for an unknown name or setting,
+    or for a multi-objective strategy without ``cost``).
 
     ``predictor_factory`` replaces the named predictor of the predictor-based strategies
-    (tests use a tiny one); it is ignored by the others.
+    (tests use a tiny one); it is ignored by the others. ``cost`` is the cost objective of
+    the multi-objective strategies (``needs_cost``); the others ignore it.
     """
     entry = strategy_entry(name)
+    if entry.needs_cost and cost is None:
+        raise ConfigError(
+            f"strategy {name!r} is multi-objective and needs a cost objective "
+            "(run it with `ecgnas benchmark pareto`)"
+        )
     cls = strategy_class(name)
     try:
         if entry.settings is None:
             strategy: Strategy = cls(**settings)
+        elif entry.needs_cost:
+            strategy = cls(_load(entry.settings)(**settings), predictor_factory, cost)
         else:
             strategy = cls(_load(entry.settings)(**settings), predictor_factory)
     except TypeError as exc:
@@ -176,7 +230,9 @@ def make_strategy(
 
 
 __all__ = [
+    "ALL_STRATEGY_NAMES",
     "BENCHMARK_DEFAULT_STRATEGIES",
+    "PARETO_STRATEGY_NAMES",
     "PREDICTOR_STRATEGIES",
     "STRATEGY_NAMES",
     "StrategyEntry",

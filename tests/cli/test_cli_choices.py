@@ -9,7 +9,11 @@ import typer
 
 from ecgnas.cli import app
 from ecgnas.predictor.registry import PREDICTOR_NAMES
-from ecgnas.search.registry import BENCHMARK_DEFAULT_STRATEGIES, STRATEGY_NAMES
+from ecgnas.search.registry import (
+    BENCHMARK_DEFAULT_STRATEGIES,
+    PARETO_STRATEGY_NAMES,
+    STRATEGY_NAMES,
+)
 from ecgnas.spaces.registry import ECG_SPACE_NAMES, SPACE_NAMES
 
 
@@ -35,6 +39,7 @@ def _listed(help_text: str) -> tuple[str, ...]:
         (("benchmark", "nb201"), "methods", STRATEGY_NAMES),
         (("benchmark", "nb101"), "methods", STRATEGY_NAMES),
         (("benchmark", "predictor"), "variants", PREDICTOR_NAMES),
+        (("benchmark", "pareto"), "methods", PARETO_STRATEGY_NAMES),
     ],
 )
 def test_cli_lists_exactly_the_registry(
@@ -49,6 +54,15 @@ def test_cli_defaults_come_from_the_registries() -> None:
     for bench in ("nb201", "nb101"):
         default = _param(("benchmark", bench), "methods").default
         assert tuple(default.split(",")) == BENCHMARK_DEFAULT_STRATEGIES
+
+
+def test_pareto_lists_the_devices_and_metrics_of_the_hardware_table() -> None:
+    from ecgnas.benchmarks.nb201_hw import HW_METRICS, OBJECTIVE_DEVICES
+
+    assert _listed(_param(("benchmark", "pareto"), "hw").help) == OBJECTIVE_DEVICES
+    assert _listed(_param(("benchmark", "pareto"), "metric").help) == tuple(HW_METRICS)
+    default = _param(("benchmark", "pareto"), "methods").default
+    assert tuple(default.split(",")) == PARETO_STRATEGY_NAMES == ("dcl_mo", "nsga2", "random")
 
 
 def test_help_output_shows_the_lists() -> None:

@@ -8,7 +8,9 @@ from ecgnas.errors import ConfigError
 from ecgnas.predictor.registry import PREDICTOR_NAMES
 from ecgnas.search import registry
 from ecgnas.search.registry import (
+    ALL_STRATEGY_NAMES,
     BENCHMARK_DEFAULT_STRATEGIES,
+    PARETO_STRATEGY_NAMES,
     PREDICTOR_STRATEGIES,
     STRATEGY_NAMES,
     make_strategy,
@@ -29,11 +31,26 @@ def test_make_strategy_rejects_unknown_names_and_settings() -> None:
 
 def test_strategy_table() -> None:
     assert STRATEGY_NAMES == ("dcl_enas", "random", "rea", "npenas", "bananas")
-    assert PREDICTOR_STRATEGIES == {"dcl_enas", "npenas", "bananas"}
+    assert PREDICTOR_STRATEGIES == {"dcl_enas", "npenas", "bananas", "dcl_mo"}
     assert BENCHMARK_DEFAULT_STRATEGIES == ("dcl_enas", "random", "rea", "npenas")
     assert [strategy_entry(n).label for n in STRATEGY_NAMES] == [
         "DCL-ENAS", "Random search", "REA", "NPENAS", "BANANAS",
     ]  # fmt: skip
+    # the multi-objective ones need a cost, so they are not single-objective choices
+    assert PARETO_STRATEGY_NAMES == ("dcl_mo", "nsga2", "random")
+    assert ALL_STRATEGY_NAMES == STRATEGY_NAMES + ("dcl_mo", "nsga2")
+    assert [strategy_entry(n).needs_cost for n in PARETO_STRATEGY_NAMES] == [True, True, False]
+
+
+@pytest.mark.parametrize("name", ["dcl_mo", "nsga2"])
+def test_multi_objective_strategies_need_a_cost(name: str) -> None:
+    import numpy as np
+
+    with pytest.raises(ConfigError, match="needs a cost objective"):
+        make_strategy(name)
+    strategy = make_strategy(name, cost=lambda archs: np.zeros(len(archs)))
+    assert strategy.name == name
+    assert type(strategy) is registry.strategy_class(name)
 
 
 def test_package_names_are_the_registry() -> None:
