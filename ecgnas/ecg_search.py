@@ -8,6 +8,11 @@ Layout of a run directory::
     <run_dir>/result.json      written at the end: best arch, its DS1-val metrics, the top archs
     <run_dir>/report.md        the run report; trajectory.png: best-so-far DS1-val macro-F1
 
+A multi-objective run (``objectives=("f1", COST)``, ``ecgnas.ecg_costs``) also keeps
+``costs-<COST>.json`` (each canonical arch's cost, so a resumed run reuses its measured
+latencies), lists the Pareto front and its hypervolume in ``result.json`` (``pareto``) and
+``report.md``, and draws it in ``front.png`` (``ecgnas.ecg_front``).
+
 Only DS1 records are read: candidates train on DS1-train records and are scored on DS1-val
 records (the holdout proxy, ``ecgnas.train.ecg_evaluator``), or are scored by DS1
 cross-validation at a fidelity (``ecgnas.classifier.proxy``; the joint space ``ecgjoint``
@@ -27,7 +32,7 @@ import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -41,6 +46,9 @@ from ecgnas.search.runlog import JOURNAL_NAME, OptunaRunLog
 from ecgnas.spaces.base import Arch
 from ecgnas.train.ecg_evaluator import ProxySettings
 
+if TYPE_CHECKING:
+    from ecgnas.ecg_costs import ECGCost
+
 log = logging.getLogger(__name__)
 
 #: the file a finished run writes its best arch and top archs to
@@ -53,7 +61,9 @@ class ECGSearchSettings:
     evaluator and predictor time); ``max_evals`` an optional cap on evaluations.
     ``fidelity``: score candidates by DS1 cross-validation at this fidelity (a name in
     ``ecgnas.classifier.proxy.FIDELITIES``, or ``Fidelity`` fields as a dict) instead of the
-    holdout proxy ``proxy``."""
+    holdout proxy ``proxy``. ``objectives``: empty for the single-objective search, or
+    ``("f1", COST)`` (``ecgnas.ecg_costs.COST_NAMES``) for a multi-objective one, whose
+    ``method`` is one of ``PARETO_STRATEGY_NAMES``."""
 
     gpu_days: float
     max_evals: int | None = None
@@ -66,6 +76,32 @@ class ECGSearchSettings:
     val_fraction: float = 0.2
     split_seed: int = 0
     fidelity: str | dict[str, Any] | None = None
+    objectives: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        from ecgnas.search.registry import PARETO_STRATEGY_NAMES, strategy_entry
+
+        object.__setattr__(self, "objectives", tuple(self.objectives))
+        entry = strategy_entry(self.method)
+        if self.objectives:
+            from ecgnas.ecg_costs import check_objectives
+
+            check_objectives(self.objectives)
+            if self.method not in PARETO_STRATEGY_NAMES:
+                raise ConfigError(
+                    f"method {self.method!r} is single-objective; with --objectives choose "
+                    f"one of: {', '.join(PARETO_STRATEGY_NAMES)}"
+                )
+        elif entry.needs_cost:
+            raise ConfigError(
+                f"method {self.method!r} is multi-objective; give it a cost objective "
+                "(--objectives f1,params|latency|macs)"
+            )
+
+    @property
+    def cost_objective(self) -> str | None:
+        """The cost objective of a multi-objective search, None for a single-objective one."""
+        return self.objectives[1] if self.objectives else None
 
     def cv_fidelity(self) -> str | dict[str, Any] | None:
         """The DS1-CV fidelity candidates are scored at (``ecgnas.classifier.proxy``), or
@@ -130,7 +166,8 @@ def run_ecg_search(
     run_dir.mkdir(parents=True, exist_ok=True)
 
     evaluator, spec, described = _evaluator(settings, data_dir, cache_dir, records)
-    strategy = make_strategy(settings.method, **settings.strategy_settings())
+    cost = cost_function(settings, run_dir)
+    strategy = make_strategy(settings.method, cost=cost, **settings.strategy_settings())
     extra = _record_settings(run_dir, settings, described, strategy.settings())
     if workers > 0 or storage is not None:
         from ecgnas.search.distributed import run_distributed
@@ -162,8 +199,18 @@ def run_ecg_search(
             extra_settings=extra,
             on_evaluation=on_evaluation,
         )
-    write_run_report(result, settings, run_dir, described)
+    write_run_report(result, settings, run_dir, described, cost=cost)
     return result
+
+
+def cost_function(settings: ECGSearchSettings, run_dir: Path) -> ECGCost | None:
+    """The run's cost function (its values kept in ``run_dir``), None if single-objective."""
+    if settings.cost_objective is None:
+        return None
+    from ecgnas.ecg_costs import ECGCost
+
+    name = settings.cost_objective
+    return ECGCost(name, cache_file=run_dir / f"costs-{name}.json")
 
 
 def _evaluator(
@@ -228,12 +275,15 @@ def _record_settings(
         run_dir / "settings.json",
         {"search": _settings_json(settings), "data": data, "strategy": strategy},
     )
-    return {
+    extra = {
         "dataset": "mitbih",
         "proxy": settings.proxy.to_json(),
         "data": {k: v for k, v in data.items() if k != "train_counts" and k != "val_counts"},
         "devices": settings.devices,
     }
+    if settings.objectives:
+        extra["objectives"] = list(settings.objectives)
+    return extra
 
 
 def _check_run_dir(run_dir: Path, journal: Path, resume: bool) -> None:
@@ -249,14 +299,25 @@ def _check_run_dir(run_dir: Path, journal: Path, resume: bool) -> None:
 
 def _settings_json(settings: ECGSearchSettings) -> dict[str, Any]:
     out = asdict(settings)
+    if settings.objectives:
+        out["objectives"] = list(settings.objectives)
+    else:  # a single-objective run's settings read as before objectives existed
+        out.pop("objectives")
     out["budget_seconds"] = settings.budget().max_seconds
     return out
 
 
 def write_run_report(
-    result: RunResult, settings: ECGSearchSettings, run_dir: Path, data: dict[str, Any]
+    result: RunResult,
+    settings: ECGSearchSettings,
+    run_dir: Path,
+    data: dict[str, Any],
+    *,
+    cost: ECGCost | None = None,
 ) -> None:
-    """``result.json``, ``report.md`` and ``trajectory.png`` in ``run_dir``."""
+    """``result.json``, ``report.md`` and ``trajectory.png`` in ``run_dir``; for a
+    multi-objective run also the Pareto front (``cost``: the run's cost function, by
+    default ``cost_function(settings, run_dir)``) and ``front.png``."""
     if not result.evaluations:
         raise RunError("the search ended without a single evaluation (budget too small?)")
     evals = result.evaluations
@@ -287,6 +348,9 @@ def write_run_report(
         "settings": _settings_json(settings),
         "data": data,
     }
+    front: list[str] = []
+    if settings.objectives:
+        front = _pareto_section(result, settings, run_dir, cost, payload, signal)
     atomic_write_json(run_dir / RESULT_FILE, payload)
     _plot_trajectory(evals, run_dir / "trajectory.png", signal)
     lines = [
@@ -312,7 +376,29 @@ def write_run_report(
             + f" | {int(float(m.get('params', 0))):,} | {e.index} |"
         )
     lines += ["", "![best-so-far](trajectory.png)", ""]
-    atomic_write_text(run_dir / "report.md", "\n".join(lines))
+    atomic_write_text(run_dir / "report.md", "\n".join(lines + front))
+
+
+def _pareto_section(
+    result: RunResult,
+    settings: ECGSearchSettings,
+    run_dir: Path,
+    cost: ECGCost | None,
+    payload: dict[str, Any],
+    signal: str,
+) -> list[str]:
+    """Add the front to ``payload``, draw ``front.png``; the report's lines on it."""
+    from ecgnas.ecg_front import FRONT_PNG, front_lines, front_summary, plot_front
+
+    cost = cost if cost is not None else cost_function(settings, run_dir)
+    assert cost is not None
+    evals = result.evaluations
+    costs = cost([e.arch for e in evals])
+    summary = front_summary(evals, costs, cost.describe())
+    payload["objectives"] = list(settings.objectives)
+    payload["pareto"] = summary
+    plot_front(evals, costs, run_dir / FRONT_PNG, signal, f"{cost.objective} ({cost.unit})")
+    return front_lines(summary, signal)
 
 
 def arch_from_run(run_dir: str | os.PathLike[str]) -> Arch:

@@ -8,13 +8,15 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ecgnas.data import DS1, DS2
 from ecgnas.ecg_search import ECGSearchSettings, run_ecg_search
-from ecgnas.errors import ConfigError
+from ecgnas.errors import ConfigError, RunError
 from ecgnas.search.runlog import open_storage
 from ecgnas.train.ecg_evaluator import ProxySettings
 
@@ -180,3 +182,113 @@ def test_the_joint_space_searches_by_ds1_cross_validation(
     assert "DS1 cross-validation" in (run / "report.md").read_text()
     with pytest.raises(ConfigError, match="scores all DS1 records"):
         run_ecg_search(settings, tmp_path / "subset", records=RECORDS)
+
+
+TINY_CV = {"folds": 2, "epochs": 1, "max_majority": 200, "val_majority": 300, "width_divisor": 4}
+
+
+def _joint_mo(max_evals: int) -> ECGSearchSettings:
+    return ECGSearchSettings(
+        gpu_days=1.0,
+        max_evals=max_evals,
+        space="ecgjoint",
+        method="dcl_mo",
+        seed=1,
+        proxy=ProxySettings(device="cpu"),
+        fidelity=TINY_CV,
+        objectives=("f1", "params"),
+    )
+
+
+def test_a_multiobjective_search_writes_its_front_and_resumes_with_its_costs(
+    tmp_path: Path, real_data_dir: Path, shared_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    from ecgnas.ecg_costs import ECGCost
+    from ecgnas.ecg_front import front_indices, hypervolume
+
+    torch.set_num_threads(1)
+    run = tmp_path / "mo"
+    first = run_ecg_search(_joint_mo(2), run, data_dir=real_data_dir, cache_dir=shared_cache_dir)
+    assert len(first.evaluations) == 2
+    assert len(json.loads((run / "costs-params.json").read_text())["values"]) == 2
+
+    computed: list[str] = []
+    real = ECGCost._compute
+    monkeypatch.setattr(
+        ECGCost, "_compute", lambda self, arch: computed.append(arch.key()) or real(self, arch)
+    )
+    result = run_ecg_search(
+        _joint_mo(3), run, resume=True, data_dir=real_data_dir, cache_dir=shared_cache_dir
+    )
+    assert result.n_replayed == 2 and len(result.evaluations) == 3
+    assert computed == [result.evaluations[2].arch.key()]  # the two first came from the file
+
+    saved = json.loads((run / "result.json").read_text())
+    assert saved["objectives"] == ["f1", "params"]
+    assert saved["settings"]["objectives"] == ["f1", "params"]
+    pareto = saved["pareto"]
+    costs = ECGCost("params")([e.arch for e in result.evaluations])
+    scores = np.array([e.score for e in result.evaluations])
+    assert [p["index"] for p in pareto["front"]] == front_indices(scores, costs).tolist()
+    assert pareto["reference"] == {
+        "signal": 0.0,
+        "cost": pytest.approx(1.1 * costs.max()),
+        "rule": "signal 0; cost 1.1 x the largest evaluated cost",
+    }
+    assert 0 < pareto["hypervolume"] == pytest.approx(hypervolume(scores, costs, 1.1 * costs.max()))
+    report = (run / "report.md").read_text()
+    assert (
+        "## Pareto front: DS1-CV macro-F1 vs params" in report and "![front](front.png)" in report
+    )
+    assert (run / "front.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(RunError, match="differ|different|settings"):
+        run_ecg_search(
+            replace(_joint_mo(3), objectives=("f1", "macs")),
+            run,
+            resume=True,
+            data_dir=real_data_dir,
+            cache_dir=shared_cache_dir,
+        )
+
+
+def test_nsga2_prices_each_evaluated_arch_by_latency(
+    tmp_path: Path, real_data_dir: Path, shared_cache_dir: Path
+) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    settings = replace(_settings("random", 3), method="nsga2", objectives=("f1", "latency"))
+    run = tmp_path / "nsga2"
+    run_ecg_search(
+        settings, run, data_dir=real_data_dir, cache_dir=shared_cache_dir, records=RECORDS
+    )
+    measured = json.loads((run / "costs-latency.json").read_text())
+    assert measured["cost"]["latency"]["threads"] == 1
+    assert len(measured["values"]) == 3 and all(v > 0 for v in measured["values"].values())
+    front = json.loads((run / "result.json").read_text())["pareto"]["front"]
+    assert {p["cost"] for p in front} <= set(measured["values"].values())
+
+
+def test_objectives_settings_and_the_unchanged_single_objective_settings() -> None:
+    from ecgnas.ecg_search import _settings_json
+
+    with pytest.raises(ConfigError, match="is multi-objective"):
+        ECGSearchSettings(gpu_days=1.0, method="dcl_mo")
+    with pytest.raises(ConfigError, match="is single-objective"):
+        ECGSearchSettings(gpu_days=1.0, method="npenas", objectives=("f1", "params"))
+    with pytest.raises(ConfigError, match="exactly two"):
+        ECGSearchSettings(gpu_days=1.0, method="random", objectives=("f1",))
+    single = _settings_json(ECGSearchSettings(gpu_days=1.0))
+    assert "objectives" not in single  # single-objective outputs read as before
+    assert list(single) == [
+        "gpu_days", "max_evals", "space", "method", "seed", "devices", "proxy", "strategy",
+        "val_fraction", "split_seed", "fidelity", "budget_seconds",
+    ]  # fmt: skip
+    assert ECGSearchSettings(
+        gpu_days=1.0, method="dcl_mo", objectives=["f1", "macs"]
+    ).objectives == (
+        "f1",
+        "macs",
+    )

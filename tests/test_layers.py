@@ -17,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "ecgnas"
 SEARCH_FORBIDS = (
     "ecgnas.benchmarks", "ecgnas.train", "ecgnas.data", "ecgnas.classifier", "ecgnas.final",
     "ecgnas.tune", "ecgnas.export", "ecgnas.calibration", "ecgnas.ecg_search", "ecgnas.cli",
+    "ecgnas.ecg_costs", "ecgnas.ecg_front",
 )  # fmt: skip
 FORBIDDEN: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("ecgnas.search", SEARCH_FORBIDS, "the search engine knows no benchmark, data or model"),

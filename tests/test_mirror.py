@@ -18,8 +18,6 @@ EXEMPT = {
     "cli/benchmark_search.py": "tested through the CLI: tests/cli/test_cli_choices.py,"
     " tests/test_readme_commands.py",
     "cli/classifier.py": "tested through the CLI: tests/classifier/*, tests/test_readme_commands.py",
-    "cli/search.py": "tested through the CLI: tests/cli/test_cli_choices.py,"
-    " tests/test_readme_commands.py",
     "cli/worker.py": "tested through the CLI: tests/search/distributed/test_worker.py",
 }
 

@@ -10,8 +10,9 @@ import typer
 from ecgnas.classifier.proxy import FIDELITIES
 from ecgnas.classifier.proxy import PROXY as DEFAULT_PROXY
 from ecgnas.cli._common import CACHE_DIR_HELP, DATA_DIR_HELP, one_of
+from ecgnas.ecg_costs import COST_NAMES, SIGNAL_OBJECTIVE
 from ecgnas.errors import ConfigError
-from ecgnas.search.registry import STRATEGY_NAMES
+from ecgnas.search.registry import PARETO_STRATEGY_NAMES, STRATEGY_NAMES
 from ecgnas.spaces.registry import ECG_SPACE_NAMES
 
 FIDELITY_NAMES = tuple(FIDELITIES)
@@ -19,6 +20,16 @@ FIDELITY_HELP = (
     f"Score candidates by DS1 cross-validation at this fidelity ({one_of(FIDELITY_NAMES)}); "
     f"the ecgjoint space always does (default {DEFAULT_PROXY}). Without it, "
     "ecg1d/manual/tiny use the holdout proxy (--epochs, --max-majority, --width)."
+)
+
+METHOD_HELP = (
+    f"Search method, {one_of(STRATEGY_NAMES)}. With --objectives (default "
+    f"{PARETO_STRATEGY_NAMES[0]}), {one_of(PARETO_STRATEGY_NAMES)}."
+)
+OBJECTIVES_HELP = (
+    f"Search for a Pareto front of {SIGNAL_OBJECTIVE} (the search signal) and one cost, "
+    f"{one_of(COST_NAMES)}. Exactly two objectives, the signal first: "
+    f"{SIGNAL_OBJECTIVE},{COST_NAMES[0]}"
 )
 
 
@@ -33,6 +44,7 @@ def set_threads(threads: int | None) -> None:
 
 
 def search(
+    ctx: typer.Context,
     dataset: str = typer.Option("mitbih", "--dataset", help="Dataset to search on (mitbih)."),
     gpu_days: float = typer.Option(
         ..., "--gpu-days", help="Device-day budget (evaluation + predictor time)."
@@ -49,9 +61,8 @@ def search(
     space: str = typer.Option(
         ECG_SPACE_NAMES[0], "--space", help=f"ECG search space, {one_of(ECG_SPACE_NAMES)}."
     ),
-    method: str = typer.Option(
-        STRATEGY_NAMES[0], "--method", help=f"Search method, {one_of(STRATEGY_NAMES)}."
-    ),
+    method: str = typer.Option(STRATEGY_NAMES[0], "--method", help=METHOD_HELP),
+    objectives: str | None = typer.Option(None, "--objectives", help=OBJECTIVES_HELP),
     epochs: int = typer.Option(4, "--epochs", help="Proxy training: maximum epochs per candidate."),
     max_majority: int = typer.Option(
         4000, "--max-majority", help="Proxy training: N beats per epoch (0 = all)."
@@ -96,14 +107,16 @@ def search(
         raise ConfigError(
             f"unknown --fidelity {fidelity!r}; choose one of {', '.join(FIDELITY_NAMES)}"
         )
+    chosen = _objectives(ctx, objectives, method)
     settings = ECGSearchSettings(
         gpu_days=gpu_days,
         max_evals=max_evals,
         space=space,
-        method=method,
+        method=chosen[0],
         seed=seed,
         proxy=proxy,
         fidelity=fidelity,
+        objectives=chosen[1],
     )
     run_dir = run_dir or default_run_dir(settings)
     result = _run_with_progress(
@@ -126,7 +139,37 @@ def search(
             f"{c} {float(best.metrics.get(f'{prefix}{c}', float('nan'))):.3f}" for c in "NSVF"
         )
     )
+    if settings.objectives:
+        _echo_front(run_dir)
     typer.echo(f"report: {run_dir / 'report.md'}  result: {run_dir / 'result.json'}")
+
+
+def _objectives(
+    ctx: typer.Context, objectives: str | None, method: str
+) -> tuple[str, tuple[str, ...]]:
+    """(method, objectives): with ``--objectives``, the method defaults to the first
+    multi-objective one (an explicit single-objective method is refused by the settings)."""
+    if objectives is None:
+        return method, ()
+    from ecgnas.ecg_costs import parse_objectives
+
+    names = parse_objectives(objectives)
+    source = ctx.get_parameter_source("method")
+    if source is None or source.name in ("DEFAULT", "DEFAULT_MAP"):  # --method not given
+        method = PARETO_STRATEGY_NAMES[0]
+    return method, names
+
+
+def _echo_front(run_dir: Path) -> None:
+    import json
+
+    pareto = json.loads((run_dir / "result.json").read_text(encoding="utf-8"))["pareto"]
+    ref = pareto["reference"]
+    typer.echo(
+        f"Pareto front ({pareto['cost']['objective']}): {len(pareto['front'])} archs; "
+        f"hypervolume {pareto['hypervolume']:.4f} (reference: signal {ref['signal']:g}, "
+        f"cost {ref['cost']:.6g} {pareto['cost']['unit']})"
+    )
 
 
 def _run_with_progress(

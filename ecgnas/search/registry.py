@@ -126,6 +126,10 @@ _STRATEGIES: dict[str, StrategyEntry] = {
             benchmark_default=False,
             needs_cost=True,
             pareto=True,
+            # dcl_enas's ECG settings (an evaluation costs minutes of training)
+            ecg_defaults=_frozen(
+                {"population": 10, "n_init": 10, "offspring": 60, "t_gap": 4, "n_infill": 5}
+            ),
         ),
         StrategyEntry(
             "nsga2",
@@ -214,7 +218,7 @@ def make_strategy(
     if entry.needs_cost and cost is None:
         raise ConfigError(
             f"strategy {name!r} is multi-objective and needs a cost objective "
-            "(run it with `ecgnas benchmark pareto`)"
+            "(run it with `ecgnas benchmark pareto` or `ecgnas search --objectives`)"
         )
     cls = strategy_class(name)
     try:

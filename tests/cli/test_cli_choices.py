@@ -48,6 +48,16 @@ def test_cli_lists_exactly_the_registry(
     assert _listed(_param(path, param).help) == names
 
 
+def test_search_objectives_and_their_methods_come_from_the_tables() -> None:
+    from ecgnas.ecg_costs import COST_NAMES
+
+    assert _listed(_param(("search",), "objectives").help) == COST_NAMES
+    help_text = _param(("search",), "method").help
+    lists = re.findall(r"one of: ([^.]*)\.", help_text)
+    assert [tuple(x.split(", ")) for x in lists] == [STRATEGY_NAMES, PARETO_STRATEGY_NAMES]
+    assert f"(default {PARETO_STRATEGY_NAMES[0]})" in help_text
+
+
 def test_cli_defaults_come_from_the_registries() -> None:
     assert _param(("search",), "method").default == STRATEGY_NAMES[0] == "dcl_enas"
     assert _param(("search",), "space").default == ECG_SPACE_NAMES[0] == "ecg1d"
