@@ -140,7 +140,7 @@ def plot_front(
         ax.set_xscale("log")
     ax.set_xlabel(cost)
     ax.set_ylabel(signal)
-    ax.legend(loc="lower right")
+    ax.legend(loc="best")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     with atomic_path(path) as tmp:
