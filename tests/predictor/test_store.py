@@ -116,7 +116,7 @@ def test_corrupt_entry_is_rebuilt(
     assert load_entry(tmp_path / "encoders", "nb201", TINY, 1) is not None
 
 
-@pytest.mark.parametrize("space_name", ["nb201", "ecg1d", "nb101"])
+@pytest.mark.parametrize("space_name", ["nb201", "ecg1d", "nb101", "ecgjoint"])
 def test_shipped_encoders_match_default_settings(space_name: str, tmp_path: Path) -> None:
     """The package ships each built-in space's default encoder (seed 0): small, found first."""
     settings = default_clp(space_name)
