@@ -113,7 +113,8 @@ def render(r: dict[str, Any], command: str) -> str:
         f"`ecgnas predict --bundle tiny`): {r['arch']}, seed {chosen['seed']} of "
         f"{r['n_seeds']}, chosen on DS1 only (best DS1-CV macro-F1, "
         f"{chosen['ds1_cv_macro_f1']:.3f}); rule fixed before DS2 was read: recipe r3, the "
-        "published tiny point, 3 folds (3 x 1,666 = 4,998 parameters <= 5,000), seeds 0-4.",
+        f"published tiny point, {r['members']} folds ({r['members']} x {r['member_params']:,} = "
+        f"{r['params']:,} parameters, at most 5,000), every seed trained, the best DS1-CV one.",
         f"- DS2 over the 5 seeds (each read once): macro-F1 {r['seeds_ds2_macro_f1']}; the "
         f"chosen seed's full DS2 report: `{r['seed_report']}`.",
         "",
@@ -178,6 +179,8 @@ def summarise_seeds(seeds_report: dict[str, Any], label: str) -> dict[str, Any]:
     chosen = next(s for s in seeds if s["seed"] == seeds_report["chosen_seed"])
     return {
         "params": int(model["params"]),
+        "member_params": int(model["member_params"]),
+        "members": int(model["params"]) // int(model["member_params"]),
         "n_seeds": len(seeds),
         "chosen": {"seed": chosen["seed"], "ds1_cv_macro_f1": chosen["ds1_cv_macro_f1"]},
         "seeds_ds2_macro_f1": ms([s["ds2_macro_f1"] for s in seeds]),
