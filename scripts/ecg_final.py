@@ -72,7 +72,7 @@ def render(result: dict[str, Any], command: str) -> str:
         "- Selection on DS1 only: the model with the best mean DS1-CV macro-F1, then its seed "
         "with the best DS1-CV macro-F1. DS2 (test) figures are reported, never used.",
         "",
-        "| model | arch | params | seeds | DS1-CV macro-F1 | DS2 macro-F1 | DS2 S F1 | DS2 V F1 "
+        "| model | arch | params (all members) | seeds | DS1-CV macro-F1 | DS2 macro-F1 | DS2 S F1 | DS2 V F1 "
         "| DS2 F F1 |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -191,9 +191,12 @@ def main(argv: list[str] | None = None) -> int:
         from ecgnas.classifier.recipe import model_settings
 
         net = build_ecg_model(arch, model_settings(arch, setup, 0.1))
+        member = int(sum(p.numel() for p in net.parameters()))
         models[label] = {
             "arch_key": arch.key(),
-            "params": int(sum(p.numel() for p in net.parameters())),
+            # all of a shipped ensemble's members count
+            "params": member * (setup.folds if setup.final == "ensemble" else 1),
+            "member_params": member,
             "tune": run["tune"],
             "summaries": run["seeds"],
             "seeds": [_seed_metrics(out, label, int(s["seed"]), s["name"]) for s in run["seeds"]],
@@ -224,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     result = {
         "recipe": args.recipe,
+        "command": command,
         "recipe_note": f"setup {setup.to_json()}",
         "trials": args.trials,
         "models": {

@@ -152,6 +152,10 @@ SMALL: dict[str, Small] = {
         set={"--seeds": "0", "--epochs": "1", "--folds": "2", "--max-majority": "200"}
         | {"--out": "runs/ef", "--reports": "reports"}
     ),
+    "scripts/ecg_tiny.py": Small(
+        set={"--final": "runs/ef", "--seeds-report": "reports/ecg_tiny_seeds.json"}
+        | {"--runs": "20", "--warmup": "2", "--calibration-beats": "64"}
+    ),
     "scripts/ecg_proxy.py": Small(set={"--archs": "1", "--fidelity": "e1k2", "--seeds": "0"}),
     "scripts/ecg_throughput.py": Small(set={"--cells": "1", "--epochs": "1"}),
     "ecgnas benchmark ecg-table": Small(

@@ -16,6 +16,7 @@ their module):
 
 from ecgnas.classifier.bundle import (
     BUNDLE_FILES,
+    BUNDLES,
     CARD_FILE,
     CONTRACT_FILE,
     CONTRACT_KEYS,
@@ -26,6 +27,7 @@ from ecgnas.classifier.bundle import (
     preprocessing_contract,
     read_contract,
     read_weights,
+    resolve_bundle,
     save_bundle,
     sha256_file,
     ship_bundle,
@@ -35,6 +37,7 @@ from ecgnas.classifier.bundle import (
 from ecgnas.classifier.predict import BeatPredictions, Classifier, load_classifier
 
 __all__ = [
+    "BUNDLES",
     "BUNDLE_FILES",
     "CARD_FILE",
     "CONTRACT_FILE",
@@ -49,6 +52,7 @@ __all__ = [
     "preprocessing_contract",
     "read_contract",
     "read_weights",
+    "resolve_bundle",
     "save_bundle",
     "sha256_file",
     "ship_bundle",

@@ -55,7 +55,15 @@ CONTRACT_FILE: Final = "contract.json"
 CARD_FILE: Final = "MODEL_CARD.md"
 BUNDLE_FILES: Final = (WEIGHTS_FILE, CONTRACT_FILE, CARD_FILE)
 SHIPPED_BUNDLE: Final = "classifier"
-"""Sub-directory of ``ecgnas/assets`` holding the shipped bundle."""
+"""Sub-directory of ``ecgnas/assets`` holding the default shipped bundle."""
+DEFAULT_BUNDLE: Final = "default"
+BUNDLES: Final[dict[str, str]] = {
+    DEFAULT_BUNDLE: SHIPPED_BUNDLE,
+    "tiny": "classifier_tiny",
+}
+"""The shipped bundles: name -> sub-directory of ``ecgnas/assets``. ``default`` is the
+general classifier (r3); ``tiny`` is the wearable one (at most 5,000 parameters,
+``reports/ecg_tiny.md``)."""
 
 CONTRACT_KEYS: Final[dict[str, type | tuple[type, ...]]] = {
     "format": str,
@@ -405,9 +413,33 @@ def read_contract(path: str | os.PathLike[str]) -> dict[str, Any]:
     return contract
 
 
-def shipped_bundle_path() -> Path:
-    """Where the bundle shipped inside the package lives (``ecgnas/assets/classifier``)."""
-    return Path(__file__).resolve().parents[1] / "assets" / SHIPPED_BUNDLE
+def shipped_bundle_path(name: str = DEFAULT_BUNDLE) -> Path:
+    """Where the shipped bundle ``name`` (``BUNDLES``) lives inside the package
+    (``default``: ``ecgnas/assets/classifier``). ``ConfigError`` for an unknown name."""
+    try:
+        folder = BUNDLES[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown bundle {name!r} (shipped bundles: {', '.join(BUNDLES)}; "
+            "or give a bundle directory)"
+        ) from None
+    return Path(__file__).resolve().parents[1] / "assets" / folder
+
+
+def resolve_bundle(spec: str | os.PathLike[str] | None = None) -> Path:
+    """The bundle directory ``spec`` names: ``None`` is the default shipped bundle; a ``str``
+    without a path separator that is a shipped bundle's name (``BUNDLES``: ``default``,
+    ``tiny``) is that bundle (the name wins over a same-named directory; write ``./tiny``
+    for the directory); any other ``str`` or path is a directory. A bare word that is neither
+    a name nor an existing path raises ``ConfigError`` listing the names."""
+    if spec is None:
+        return shipped_bundle_path()
+    if isinstance(spec, str) and "/" not in spec and os.sep not in spec:
+        if spec in BUNDLES:
+            return shipped_bundle_path(spec)
+        if not Path(spec).exists():
+            shipped_bundle_path(spec)  # raises: an unknown name
+    return Path(spec)
 
 
 def _check_weights(bundle: Path, contract: Mapping[str, Any]) -> Path:

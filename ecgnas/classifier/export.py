@@ -14,7 +14,10 @@ the TorchScript-based exporter at opset 17. Both ONNX and ``onnxruntime`` are op
 (``pip install ecgnas[export]``). ``torch_export`` saves a ``torch.export`` program
 (``.pt2``; load it with ``torch.export.load(path).module()``), the maintained successor of
 TorchScript; ``torchscript`` stays while torch still supports ``torch.jit`` (deprecated in
-torch 2.13). Files are written atomically.
+torch 2.13). ``onnx-int8`` (static QDQ quantization calibrated on DS1 beats) and
+``onnx-fp16`` are ``ecgnas.classifier.quantize``'s. ONNX files carry no exporter metadata
+or intermediate shapes (``compact``: most of a small model's file). Files are written
+atomically.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ecgnas.errors import ConfigError
 from ecgnas.io import atomic_path
@@ -37,7 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMATS: Final = ("onnx", "torch_export", "torchscript")
+FORMATS: Final = ("onnx", "onnx-int8", "onnx-fp16", "torch_export", "torchscript")
 ONNX_OPSET: Final = 17
 INPUT_NAMES: Final = ("beats", "rr")
 OUTPUT_NAMES: Final = ("logits", "probabilities")
@@ -88,6 +91,17 @@ def _quiet_exporter() -> Iterator[None]:
             lg.setLevel(level)
 
 
+def compact(model: Any) -> None:
+    """Drop, in place, what an ``onnx.ModelProto`` carries only for debugging: every node's
+    and the graph's ``metadata_props`` (the exporter's source locations, module names and
+    program signature) and the graph's ``value_info`` (intermediate shapes, which ONNX
+    Runtime infers again). For a tiny model they are most of the file."""
+    for node in model.graph.node:
+        del node.metadata_props[:]
+    del model.graph.metadata_props[:]
+    del model.graph.value_info[:]
+
+
 def export_onnx(
     classifier: Classifier, path: str | os.PathLike[str], *, dynamo: bool = True
 ) -> Path:
@@ -136,7 +150,10 @@ def export_onnx(
                         dynamic_axes={n: {0: "batch"} for n in INPUT_NAMES + OUTPUT_NAMES},
                         opset_version=ONNX_OPSET,
                     )
-                onnx.checker.check_model(onnx.load(str(tmp)))
+                model = onnx.load(str(tmp))
+                compact(model)
+                onnx.checker.check_model(model)
+                onnx.save(model, str(tmp))
             log.info(
                 "exported ONNX (%s exporter) to %s", "dynamo" if use_dynamo else "legacy", target
             )
@@ -185,10 +202,27 @@ def export_program(classifier: Classifier, path: str | os.PathLike[str]) -> Path
     return target
 
 
-def export(classifier: Classifier, fmt: str, path: str | os.PathLike[str]) -> Path:
-    """Export in ``fmt`` (``FORMATS``); ``ConfigError`` for another format."""
+def export(
+    classifier: Classifier,
+    fmt: str,
+    path: str | os.PathLike[str],
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Export in ``fmt`` (``FORMATS``); ``ConfigError`` for another format. ``onnx-int8``
+    reads DS1 beats for its calibration (``data_dir``, ``cache_dir``)."""
+    from ecgnas.classifier import quantize
+
     if fmt == "onnx":
         return export_onnx(classifier, path)
+    if fmt == "onnx-int8":
+        calibration = quantize.calibration_inputs(
+            classifier, data_dir=data_dir, cache_dir=cache_dir
+        )
+        return quantize.export_int8(classifier, path, calibration)
+    if fmt == "onnx-fp16":
+        return quantize.export_fp16(classifier, path)
     if fmt == "torch_export":
         return export_program(classifier, path)
     if fmt == "torchscript":

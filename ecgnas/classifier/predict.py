@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ecgnas.classifier.bundle import read_contract, read_weights, shipped_bundle_path
+from ecgnas.classifier.bundle import read_contract, read_weights, resolve_bundle
 from ecgnas.errors import ConfigError, DataError
 from ecgnas.spaces.base import Arch
 
@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 
 
 def load_classifier(path: str | os.PathLike[str] | None = None) -> Classifier:
-    """Load a bundle (``None``: the shipped one) into a ``Classifier``.
+    """Load a bundle into a ``Classifier``: ``None`` is the default shipped bundle, a shipped
+    bundle's name (``"tiny"``; ``ecgnas.classifier.bundle.BUNDLES``) that bundle, anything else
+    a bundle directory (``resolve_bundle``; ``ConfigError`` for an unknown bare name).
 
     Order of checks: contract (``read_contract``), weights present, weights SHA-256 equal to
     ``weights_sha256``, safetensors parse (``read_weights``), weights matching the model's
@@ -43,7 +45,7 @@ def load_classifier(path: str | os.PathLike[str] | None = None) -> Classifier:
     """
     from ecgnas.train.models import build_ecg_model
 
-    bundle = Path(path) if path is not None else shipped_bundle_path()
+    bundle = resolve_bundle(path)
     contract = read_contract(bundle)
     state = read_weights(bundle, contract)
     arch = Arch.from_json(contract["arch"])

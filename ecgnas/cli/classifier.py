@@ -5,8 +5,11 @@ wfdb) happen inside the commands.
 
 * ``ecgnas tune (--arch ARCH | --run RUN_DIR) --trials N [--storage URL] [--out DIR]``
 * ``ecgnas train (--arch ARCH | --run RUN_DIR | --tuned TUNE_DIR) [--seed S] [--out BUNDLE]``
-* ``ecgnas predict RECORD [--bundle DIR] [--rpeaks reference|detector] [--out beats.csv]``
-* ``ecgnas export [--bundle DIR] --format onnx|torch_export|torchscript --out FILE``
+* ``ecgnas predict RECORD [--bundle NAME|DIR] [--rpeaks reference|detector] [--out beats.csv]``
+* ``ecgnas export [--bundle NAME|DIR] --format onnx|onnx-int8|onnx-fp16|torch_export|torchscript
+  --out FILE``
+
+``--bundle`` takes a shipped bundle's name (``default``, ``tiny``) or a bundle directory.
 """
 
 from __future__ import annotations
@@ -55,6 +58,10 @@ def _command_line() -> str:
 RECIPE_HELP = (
     "Named recipe (ecgnas.classifier.recipes: v1 = the first release's, r2 = rhythm "
     "features, morphology, neighbouring beats, CV ensemble; r3 = r2 + band-pass, the shipped one); default v1."
+)
+BUNDLE_HELP = (
+    "A shipped bundle's name (default, tiny: the wearable one) or a bundle dir "
+    "(default: the shipped default)."
 )
 SETUP_HELP = (
     "JSON file of recipe settings (ecgnas.classifier.recipe.Setup: preprocess, inputs, "
@@ -270,9 +277,7 @@ def predict_cmd(
         help="WFDB record path without extension (e.g. mitdb/100), or a MIT-BIH record "
         "number (e.g. 100) read from the data directory.",
     ),
-    bundle: Path | None = typer.Option(
-        None, "--bundle", help="Classifier bundle dir (default: the shipped one)."
-    ),
+    bundle: str | None = typer.Option(None, "--bundle", help=BUNDLE_HELP),
     rpeaks: str = typer.Option(
         "reference", "--rpeaks", help="reference (annotated beats) or detector (XQRS)."
     ),
@@ -299,12 +304,15 @@ def predict_cmd(
 
 def export_cmd(
     fmt: str = typer.Option(
-        ..., "--format", help="onnx, torch_export (a torch.export program, .pt2) or torchscript."
+        ...,
+        "--format",
+        help="onnx, onnx-int8 (static QDQ quantization calibrated on DS1 beats), onnx-fp16, "
+        "torch_export (a torch.export program, .pt2) or torchscript.",
     ),
     out: Path = typer.Option(..., "--out", help="File to write."),
-    bundle: Path | None = typer.Option(
-        None, "--bundle", help="Classifier bundle dir (default: the shipped one)."
-    ),
+    bundle: str | None = typer.Option(None, "--bundle", help=BUNDLE_HELP),
+    data_dir: str | None = data_dir_option(),
+    cache_dir: str | None = cache_dir_option(),
 ) -> None:
     """Export a bundle's model (logits and calibrated probabilities) to ONNX or TorchScript."""
     from ecgnas.classifier import load_classifier
@@ -313,10 +321,11 @@ def export_cmd(
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r} (choose {', '.join(FORMATS)})")
     classifier = load_classifier(bundle)
-    path = export(classifier, fmt, out)
+    path = export(classifier, fmt, out, data_dir=data_dir, cache_dir=cache_dir)
     typer.echo(
         f"exported {classifier.name} ({classifier.arch.key()}) to {path}: inputs beats "
-        f"[batch, 1, {classifier.preprocess.window}], rr [batch, 6]; outputs logits, "
+        f"[batch, {classifier.inputs.n_channels}, {classifier.preprocess.window}], "
+        f"rr [batch, {classifier.inputs.n_rr}]; outputs logits, "
         f"probabilities (T = {classifier.temperature:.3f})"
     )
 

@@ -182,3 +182,42 @@ def test_cli_prints_one_line_and_exits_2_for_a_bad_bundle(
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: ") and "SHA-256" in err[0]
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_shipped_bundles_are_chosen_by_name_and_the_default_is_unchanged() -> None:
+    from ecgnas.classifier import BUNDLES, read_contract, resolve_bundle, shipped_bundle_path
+
+    assert set(BUNDLES) == {"default", "tiny"}
+    assert resolve_bundle() == resolve_bundle("default") == shipped_bundle_path()
+    assert shipped_bundle_path().name == "classifier"
+    assert load_classifier().path == shipped_bundle_path()  # load_classifier() as before
+    tiny = load_classifier("tiny")
+    assert tiny.path == shipped_bundle_path("tiny") and tiny.path.name == "classifier_tiny"
+    assert tiny.contract == read_contract(shipped_bundle_path("tiny"))
+    assert tiny.classes == ("N", "S", "V", "F") and tiny.arch.key() == "tiny:1,1,1,0"
+    assert tiny.contract["ensemble"]["members"] == 3
+    params = sum(p.numel() for p in tiny.model.parameters())
+    assert params == 4998 <= 5000  # every member counts
+    assert tiny.contract["metrics"]["ds2_test"]["what"].startswith("DS2-test")
+    card = (tiny.path / "MODEL_CARD.md").read_text()
+    assert "## Footprint" in card and "**4,998**" in card and "µs" in card
+
+
+def test_an_unknown_bundle_name_is_a_one_line_error_and_paths_stay_paths(
+    tiny_bundle, cli, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch
+) -> None:
+    from ecgnas.classifier import resolve_bundle
+
+    with pytest.raises(
+        ConfigError, match=r"unknown bundle 'nope' \(shipped bundles: default, tiny"
+    ):
+        load_classifier("nope")
+    assert cli(["predict", "100", "--bundle", "nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: unknown bundle 'nope'")
+    path, _ = tiny_bundle  # tmp_path / "bundle"
+    assert load_classifier(str(path)).path == path  # a path with a separator
+    monkeypatch.chdir(tmp_path)
+    assert resolve_bundle("bundle") == Path("bundle")  # an existing directory by a bare name
+    assert load_classifier("bundle").name == "tiny"
+    assert resolve_bundle(Path("tiny")) == Path("tiny")  # a Path is never a name

@@ -1,4 +1,4 @@
-"""Export of the shipped classifier: ONNX Runtime and TorchScript match torch on real beats."""
+"""Export of the shipped classifiers: ONNX Runtime and TorchScript match torch on real beats."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ pytestmark = pytest.mark.realdata
 TOL = 1e-4
 
 
-@pytest.fixture(scope="module")
-def shipped():
-    return load_classifier()  # the bundle in ecgnas/assets/classifier
+@pytest.fixture(scope="module", params=["default", "tiny"])
+def shipped(request: pytest.FixtureRequest):
+    """Each shipped bundle: ecgnas/assets/classifier, then ecgnas/assets/classifier_tiny."""
+    return load_classifier(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +91,22 @@ def test_cli_export_writes_the_file_and_refuses_unknown_formats(
         == 2
     )
     assert capsys.readouterr().err.startswith("error: unknown export format 'tflite'")
+
+
+def test_cli_exports_the_tiny_bundle_to_int8_and_float16(
+    cli, tmp_path: Path, real_data_dir: Path, shared_cache_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    import onnx
+
+    dirs = ["--data-dir", str(real_data_dir), "--cache-dir", str(shared_cache_dir)]
+    for fmt in ("onnx-int8", "onnx-fp16"):
+        out = tmp_path / f"tiny.{fmt}.onnx"
+        assert cli(["export", "--bundle", "tiny", "--format", fmt, "--out", str(out), *dirs]) == 0
+        assert "inputs beats [batch, 3, 96], rr [batch, 11]" in capsys.readouterr().out
+        onnx.checker.check_model(onnx.load(str(out)))
+    assert cli(["export", "--bundle", "tiny", "--format", "int4", "--out", str(out)]) == 2
+    assert "onnx-int8, onnx-fp16" in capsys.readouterr().err
 
 
 def test_the_shipped_bundle_has_a_model_card_and_labelled_ds2_results() -> None:

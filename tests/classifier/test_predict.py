@@ -146,3 +146,13 @@ def test_cli_predict_takes_a_mitbih_record_number_from_the_data_dir(
     assert cli([*argv, "--data-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("error:") == 2 and str(tmp_path / "mitdb" / RECORD) in err
+
+
+def test_cli_predict_with_the_shipped_tiny_bundle(
+    cli, mitdb_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(["predict", str(mitdb_dir / RECORD), "--bundle", "tiny"]) == 0
+    text = capsys.readouterr().out
+    assert f"record {RECORD}: 2271 beats (reference R peaks, 360 Hz)" in text
+    macro = float(text.split("macro-F1 ")[1].split()[0])
+    assert 0.0 <= macro <= 1.0 and "over 2271 reference beats" in text
