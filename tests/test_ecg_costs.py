@@ -161,3 +161,13 @@ def test_objectives_parse() -> None:
     assert COST_NAMES == ("params", "latency", "macs")
     with pytest.raises(ConfigError, match="unknown cost objective"):
         ECGCost("energy")
+
+
+def test_latency_of_a_network_that_ignores_its_beats() -> None:
+    """Every cell edge ``none``: the cells pass zeros on, the output depends on the RR
+    features alone, and the exported graph has no ``beats`` input; latency still measures."""
+    from ecgnas.ecg_costs import ECGCost
+    from ecgnas.spaces.ecgjoint import ECGJointSpace
+
+    arch = ECGJointSpace().make((0, 0, 0, 0, 0, 0), width=4)
+    assert ECGCost("latency", runs=5, warmup=1).value(arch) > 0
