@@ -156,6 +156,7 @@ SMALL: dict[str, Small] = {
         set={"--final": "runs/ef", "--seeds-report": "reports/ecg_tiny_seeds.json"}
         | {"--runs": "20", "--warmup": "2", "--calibration-beats": "64"}
     ),
+    "scripts/ecg_pareto.py": Small(),
     "scripts/ecg_proxy.py": Small(set={"--archs": "1", "--fidelity": "e1k2", "--seeds": "0"}),
     "scripts/ecg_throughput.py": Small(set={"--cells": "1", "--epochs": "1"}),
     "ecgnas benchmark ecg-table": Small(
