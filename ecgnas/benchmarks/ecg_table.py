@@ -107,15 +107,14 @@ def build_table(
     file.parent.mkdir(parents=True, exist_ok=True)
     cache = BeatCache(data_dir, cache_dir)
     space = ECGJointSpace()
+    existing = read_rows(file) if file.exists() else []
+    other = {r["fidelity"] for r in existing} - {fidelity}
+    if other:
+        raise ConfigError(f"{file} holds rows of fidelity {sorted(other)}, not {fidelity!r}")
+    finished = {r["arch"] for r in existing}  # a shard scores only its own archs: read once
     done = 0
     for i, arch in enumerate(table_archs(n_archs, seed)):
-        if i % count != index:
-            continue
-        existing = read_rows(file) if file.exists() else []
-        other = {r["fidelity"] for r in existing} - {fidelity}
-        if other:
-            raise ConfigError(f"{file} holds rows of fidelity {sorted(other)}, not {fidelity!r}")
-        if arch.key() in {r["arch"] for r in existing}:
+        if i % count != index or arch.key() in finished:
             continue
         t0, c0 = time.perf_counter(), time.process_time()
         cv = score(arch, fid, train_seed, beats=cache)
