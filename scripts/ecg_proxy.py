@@ -64,7 +64,9 @@ def run(args: argparse.Namespace) -> None:
         for i, arch in archs:
             if i % count != index:
                 continue
-            done = {(r["arch"], r["fidelity"], r["seed"]) for r in _rows(path)}
+            # a row made before the signals were recorded is scored again (the report
+            # keeps the newest row of each arch, fidelity and seed)
+            done = {(r["arch"], r["fidelity"], r["seed"]) for r in _rows(path) if "signals" in r}
             if (arch.key(), args.fidelity, seed) in done:
                 continue
             t0, c0 = time.perf_counter(), time.process_time()
