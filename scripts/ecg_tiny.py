@@ -62,26 +62,12 @@ def ds2_inputs(classifier: Any, data_dir: str | None, cache_dir: str | None) -> 
     """Every DS2 beat as model inputs (as ``final.evaluate_ds2``: all AAMI classes through the
     inputs, scored on the model's classes): ``x``, ``rr``, ``keep`` (beats of the model's
     classes) and ``y`` (their class index)."""
-    from ecgnas.data.dataset import load_beats
-    from ecgnas.data.inputs import build_inputs
+    from ecgnas.classifier.quantize import bundle_inputs
     from ecgnas.data.labels import AAMI_CLASSES
     from ecgnas.data.splits import DS2
 
-    beats = load_beats(
-        DS2,
-        classifier.preprocess,
-        classes=AAMI_CLASSES,
-        data_dir=data_dir,
-        cache_dir=cache_dir,
-        allowed=DS2,
-    )
-    x, rr = build_inputs(
-        beats.x,
-        beats.rr,
-        beats.record,
-        fs=classifier.preprocess.fs,
-        r_index=classifier.preprocess.window_before,
-        config=classifier.inputs,
+    beats, (x, rr) = bundle_inputs(
+        classifier, DS2, AAMI_CLASSES, data_dir=data_dir, cache_dir=cache_dir
     )
     index = np.asarray([AAMI_CLASSES.index(c) for c in classifier.classes])
     keep = np.isin(beats.y, index)

@@ -64,6 +64,29 @@ class Reference:
     tied_tests: tuple[float, ...] = ()
 
 
+def check_run_grid(
+    methods: Sequence[str],
+    known: Sequence[str],
+    seeds: Sequence[int],
+    budget: int,
+    min_budget: int,
+    jobs: int,
+) -> None:
+    """The checks every benchmark config makes of its methods x seeds grid (``ConfigError``)."""
+    unknown = [m for m in methods if m not in known]
+    if unknown or not methods:
+        raise ConfigError(f"unknown methods {unknown or '(none given)'}; known: {', '.join(known)}")
+    if len(set(methods)) != len(methods):
+        raise ConfigError(f"methods listed twice: {list(methods)}")
+    if not seeds:
+        raise ConfigError("at least one seed is needed")
+    if budget < min_budget:
+        unit = "evaluation" if min_budget == 1 else "evaluations"
+        raise ConfigError(f"budget must be at least {min_budget} {unit}, got {budget}")
+    if jobs < 1:
+        raise ConfigError(f"jobs must be at least 1, got {jobs}")
+
+
 @dataclass(frozen=True)
 class BenchmarkConfig:
     """One benchmark: ``benchmark`` x ``dataset``, ``methods`` x ``seeds``, ``budget`` evaluations.
@@ -94,19 +117,7 @@ class BenchmarkConfig:
             raise ConfigError(
                 f"unknown NB201 dataset {self.dataset!r}; known: {', '.join(NB201_SEARCH_DATASETS)}"
             )
-        unknown = [m for m in self.methods if m not in STRATEGY_NAMES]
-        if unknown or not self.methods:
-            raise ConfigError(
-                f"unknown methods {unknown or '(none given)'}; known: {', '.join(STRATEGY_NAMES)}"
-            )
-        if len(set(self.methods)) != len(self.methods):
-            raise ConfigError(f"methods listed twice: {list(self.methods)}")
-        if not self.seeds:
-            raise ConfigError("at least one seed is needed")
-        if self.budget < 1:
-            raise ConfigError(f"budget must be at least 1 evaluation, got {self.budget}")
-        if self.jobs < 1:
-            raise ConfigError(f"jobs must be at least 1, got {self.jobs}")
+        check_run_grid(self.methods, STRATEGY_NAMES, self.seeds, self.budget, 1, self.jobs)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)

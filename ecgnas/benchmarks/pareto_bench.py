@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ecgnas.benchmarks.harness import NB201_SEARCH_DATASETS
+from ecgnas.benchmarks.harness import NB201_SEARCH_DATASETS, check_run_grid
 from ecgnas.benchmarks.nb201_hw import (
     HW_METRICS,
     INCOMPLETE_DEVICES,
@@ -90,20 +90,7 @@ class ParetoConfig:
             )
         if self.metric not in HW_METRICS:
             raise ConfigError(f"unknown metric {self.metric!r}; known: {', '.join(HW_METRICS)}")
-        unknown = [m for m in self.methods if m not in PARETO_STRATEGY_NAMES]
-        if unknown or not self.methods:
-            raise ConfigError(
-                f"unknown methods {unknown or '(none given)'}; known: "
-                f"{', '.join(PARETO_STRATEGY_NAMES)}"
-            )
-        if len(set(self.methods)) != len(self.methods):
-            raise ConfigError(f"methods listed twice: {list(self.methods)}")
-        if not self.seeds:
-            raise ConfigError("at least one seed is needed")
-        if self.budget < 2:
-            raise ConfigError(f"budget must be at least 2 evaluations, got {self.budget}")
-        if self.jobs < 1:
-            raise ConfigError(f"jobs must be at least 1, got {self.jobs}")
+        check_run_grid(self.methods, PARETO_STRATEGY_NAMES, self.seeds, self.budget, 2, self.jobs)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)

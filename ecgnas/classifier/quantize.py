@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -35,6 +36,7 @@ from ecgnas.io import atomic_path
 
 if TYPE_CHECKING:
     from ecgnas.classifier.predict import Classifier
+    from ecgnas.data.dataset import BeatSet
 
 CALIBRATION_BEATS: Final = 2048
 CALIBRATION_SEED: Final = 0
@@ -55,6 +57,39 @@ def _need_onnxruntime() -> None:
         ) from exc
 
 
+def bundle_inputs(
+    classifier: Classifier,
+    records: Sequence[str],
+    classes: Sequence[str],
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> tuple[BeatSet, Inputs]:
+    """The beats of ``classes`` in whole ``records`` (``allowed`` to be read: nothing else)
+    and the bundle's model inputs for them: its preprocessing and ``InputConfig`` (rhythm
+    features need the record's beat sequence)."""
+    from ecgnas.data.dataset import load_beats
+    from ecgnas.data.inputs import build_inputs
+
+    beats = load_beats(
+        list(records),
+        classifier.preprocess,
+        classes=tuple(classes),
+        data_dir=data_dir,
+        cache_dir=cache_dir,
+        allowed=list(records),
+    )
+    x, rr = build_inputs(
+        beats.x,
+        beats.rr,
+        beats.record,
+        fs=classifier.preprocess.fs,
+        r_index=classifier.preprocess.window_before,
+        config=classifier.inputs,
+    )
+    return beats, (x, rr)
+
+
 def calibration_inputs(
     classifier: Classifier,
     n: int = CALIBRATION_BEATS,
@@ -64,27 +99,11 @@ def calibration_inputs(
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> Inputs:
     """``n`` DS1 beats (uniformly drawn, fixed ``seed``, kept in record and time order) as the
-    bundle's model inputs: the bundle's preprocessing and ``InputConfig`` over whole DS1
-    records (rhythm features need the record's beat sequence). Reads DS1 only."""
-    from ecgnas.data.dataset import load_beats
-    from ecgnas.data.inputs import build_inputs
+    bundle's model inputs (``bundle_inputs`` over whole DS1 records). Reads DS1 only."""
     from ecgnas.data.splits import DS1
 
-    beats = load_beats(
-        DS1,
-        classifier.preprocess,
-        classes=classifier.classes,
-        data_dir=data_dir,
-        cache_dir=cache_dir,
-        allowed=DS1,
-    )
-    x, rr = build_inputs(
-        beats.x,
-        beats.rr,
-        beats.record,
-        fs=classifier.preprocess.fs,
-        r_index=classifier.preprocess.window_before,
-        config=classifier.inputs,
+    _, (x, rr) = bundle_inputs(
+        classifier, DS1, classifier.classes, data_dir=data_dir, cache_dir=cache_dir
     )
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(len(x), size=min(n, len(x)), replace=False))
