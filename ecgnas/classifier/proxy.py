@@ -119,6 +119,7 @@ FIDELITIES: Final[dict[str, Fidelity]] = {
     "full": FULL,
     "e1k2": Fidelity(folds=2, epochs=1, max_majority=4000),
     "e2k2": Fidelity(folds=2, epochs=2, max_majority=4000),
+    "e1k2_n2v": Fidelity(folds=2, epochs=1, max_majority=2000, val_majority=2000),
     "e2k2_n2v": Fidelity(folds=2, epochs=2, max_majority=2000, val_majority=2000),
     "e3k2_n2v": Fidelity(folds=2, epochs=3, max_majority=2000, val_majority=2000),
     "e2k3_n2v": Fidelity(folds=3, epochs=2, max_majority=2000, val_majority=2000),
