@@ -24,17 +24,21 @@ import json
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
 from ecgnas.errors import ConfigError, DataError
 from ecgnas.evaluate import Result
+from ecgnas.io import atomic_write_text
 from ecgnas.spaces.base import Arch, ArchGraph
 from ecgnas.spaces.ecgjoint import ECGJointSpace
+
+if TYPE_CHECKING:
+    from ecgnas.classifier.proxy import Fidelity
 
 TABLE_SEED: Final = 0
 """Seed of the table's arch sample."""
@@ -81,6 +85,20 @@ def read_rows(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return rows
 
 
+def trains_alike(name: str, fidelity: Fidelity) -> bool:
+    """Whether the named fidelity trains and scores exactly as ``fidelity`` and differs at
+    most in the signal it reports (its rows can be rescored: they keep every signal)."""
+    from ecgnas.classifier.proxy import FIDELITIES
+
+    known = FIDELITIES.get(name)
+    return known is not None and replace(known, signal=fidelity.signal) == fidelity
+
+
+def rescored(row: dict[str, Any], fidelity: str, signal: str) -> dict[str, Any]:
+    """``row`` with the score of ``signal`` (from its stored signals) under ``fidelity``."""
+    return row | {"fidelity": fidelity, "signal": signal, "score": row["signals"][signal]}
+
+
 def build_table(
     n_archs: int,
     fidelity: str,
@@ -96,7 +114,9 @@ def build_table(
     """Score the first ``n_archs`` table archs not yet in ``path`` (this shard's share),
     appending a row per arch as it finishes; returns the number scored now.
 
-    Rows already in ``path`` must have been made at the same fidelity (``ConfigError``)."""
+    Rows already in ``path`` must have been made at the same fidelity (``ConfigError``), or
+    at one that trains alike and reports another signal: those are rescored (the file is
+    rewritten, so no other process may be extending it then)."""
     from ecgnas.classifier.proxy import BeatCache, cv_signals, get_fidelity, score
 
     fid = get_fidelity(fidelity)
@@ -109,8 +129,11 @@ def build_table(
     space = ECGJointSpace()
     existing = read_rows(file) if file.exists() else []
     other = {r["fidelity"] for r in existing} - {fidelity}
-    if other:
+    if any(not trains_alike(name, fid) for name in other):
         raise ConfigError(f"{file} holds rows of fidelity {sorted(other)}, not {fidelity!r}")
+    if other:  # the same training, another signal: rescore the stored predictions' signals
+        existing = [rescored(r, fidelity, fid.signal) for r in existing]
+        atomic_write_text(file, "".join(json.dumps(r) + "\n" for r in existing))
     finished = {r["arch"] for r in existing}  # a shard scores only its own archs: read once
     done = 0
     for i, arch in enumerate(table_archs(n_archs, seed)):

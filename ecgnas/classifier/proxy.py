@@ -121,6 +121,9 @@ FIDELITIES: Final[dict[str, Fidelity]] = {
     "e2k2": Fidelity(folds=2, epochs=2, max_majority=4000),
     "e1k2_n2v": Fidelity(folds=2, epochs=1, max_majority=2000, val_majority=2000),
     "e2k2_n2v": Fidelity(folds=2, epochs=2, max_majority=2000, val_majority=2000),
+    "e2k2_n2v_ba": Fidelity(
+        folds=2, epochs=2, max_majority=2000, val_majority=2000, signal="balanced_accuracy"
+    ),
     "e3k2_n2v": Fidelity(folds=2, epochs=3, max_majority=2000, val_majority=2000),
     "e2k3_n2v": Fidelity(folds=3, epochs=2, max_majority=2000, val_majority=2000),
     "e2k2_n2v_w2": Fidelity(
@@ -131,7 +134,8 @@ FIDELITIES: Final[dict[str, Fidelity]] = {
 }
 """Named fidelities: ``eXkY`` trains X epochs on Y-fold DS1 CV (4,000 N beats per epoch);
 ``_n2v`` trains on 2,000 N beats per epoch and scores 2,000 held-out N beats per fold
-(weighted up to the fold's count); ``_w2`` halves the width; ``_fs96`` trains every arch at
+(weighted up to the fold's count); ``_ba`` reports balanced accuracy (the mean per-class
+sensitivity) instead of macro-F1; ``_w2`` halves the width; ``_fs96`` trains every arch at
 96 Hz; ``_b256`` takes batches of 256 (learning rate doubled). ``reports/ecg_proxy.md``
 measures each against ``full``."""
 

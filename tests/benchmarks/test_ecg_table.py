@@ -39,6 +39,7 @@ def synthetic_table(path: Path, n: int = 60, fidelity: str = "e2k2") -> Path:
             "fidelity": fidelity,
             "seed": 0,
             "macro_f1": score,
+            "signals": {"macro_f1": score, "balanced_accuracy": 1.0 - score},
             "seconds": 5.0 + i % 3,
         }
         rows.append(json.dumps(row))
@@ -74,6 +75,22 @@ def test_table_file_errors_are_one_line_data_errors(tmp_path: Path) -> None:
         build_table(2, "e2k2", tmp_path / "t.jsonl", shard=(2, 2))
     with pytest.raises(ConfigError, match="holds rows of fidelity"):
         build_table(60, "e1k2", synthetic_table(tmp_path / "other.jsonl", n=60))
+
+
+def test_a_table_is_rescored_to_another_signal_of_the_same_training(tmp_path: Path) -> None:
+    path = synthetic_table(tmp_path / "t.jsonl", n=30, fidelity="e2k2_n2v")
+    before = read_rows(path)
+    assert build_table(30, "e2k2_n2v_ba", path) == 0  # every arch is there: nothing trains
+    after = read_rows(path)
+    assert [r["arch"] for r in after] == [r["arch"] for r in before]
+    assert {r["fidelity"] for r in after} == {"e2k2_n2v_ba"}
+    assert [r["score"] for r in after] == [1.0 - r["macro_f1"] for r in before]
+    table = ECGTable.load(path)
+    assert table.fidelity == "e2k2_n2v_ba"
+    np.testing.assert_allclose(table.scores, [1.0 - r["macro_f1"] for r in before])
+    with pytest.raises(ConfigError, match="holds rows of fidelity"):
+        build_table(30, "e3k2_n2v", path)  # trains otherwise: refused, file untouched
+    assert read_rows(path) == after
 
 
 def test_table_space_stays_on_the_table(tmp_path: Path) -> None:
