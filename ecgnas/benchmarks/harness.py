@@ -278,10 +278,9 @@ def run_one(
     )
 
 
-def _run_chunk(
-    config: BenchmarkConfig, tasks: Sequence[tuple[str, int]], threads: int | None
-) -> list[RunRecord]:
-    """Worker: load the table once, run ``tasks`` (method, seed) in order."""
+def prepare_worker(tasks: Sequence[tuple[str, int]], threads: int | None) -> None:
+    """A benchmark worker process's setup: Optuna quiet, and ``threads`` torch threads when
+    one of its ``tasks`` (method, seed) trains a predictor."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -289,6 +288,13 @@ def _run_chunk(
         import torch
 
         torch.set_num_threads(threads)
+
+
+def _run_chunk(
+    config: BenchmarkConfig, tasks: Sequence[tuple[str, int]], threads: int | None
+) -> list[RunRecord]:
+    """Worker: load the table once, run ``tasks`` (method, seed) in order."""
+    prepare_worker(tasks, threads)
     evaluator, reference = load_benchmark(config)
     return [
         run_one(

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ecgnas.benchmarks.harness import NB201_SEARCH_DATASETS, check_run_grid
+from ecgnas.benchmarks.harness import NB201_SEARCH_DATASETS, check_run_grid, prepare_worker
 from ecgnas.benchmarks.nb201_hw import (
     HW_METRICS,
     INCOMPLETE_DEVICES,
@@ -279,13 +279,7 @@ def _run_chunk(
     config: ParetoConfig, tasks: Sequence[tuple[str, int]], threads: int | None
 ) -> list[ParetoRecord]:
     """Worker: load the tables once, run ``tasks`` (method, seed) in order."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if threads is not None and any(m in PREDICTOR_STRATEGIES for m, _ in tasks):
-        import torch
-
-        torch.set_num_threads(threads)
+    prepare_worker(tasks, threads)
     evaluator, cost, reference = load_pareto(config)
     return [
         run_one(evaluator, cost, reference, m, s, config.budget, config.method_settings.get(m))

@@ -26,7 +26,15 @@ from ecgnas.benchmarks.pareto_bench import (
     ParetoReference,
     front_of,
 )
-from ecgnas.benchmarks.report import _fmt, _label, _p, _t95, machine_info, paired_test
+from ecgnas.benchmarks.report import (
+    _fmt,
+    _label,
+    _p,
+    _t95,
+    checkpoint_lines,
+    machine_info,
+    paired_test,
+)
 from ecgnas.io import atomic_path, atomic_write_json, atomic_write_text
 from ecgnas.search.registry import PARETO_STRATEGY_NAMES
 
@@ -177,20 +185,15 @@ def _md_tables(summary: dict[str, Any]) -> list[str]:
                 f"{_p(u['p_value'])} |"
             )
     checkpoints = [10, 20, 30, 50, 75, 100]
-    lines += [
-        "",
-        "## Mean hypervolume (signal) after n evaluations",
-        "",
-        "| method | " + " | ".join(f"n={k}" for k in checkpoints) + " |",
-        "| --- | " + " | ".join("---" for _ in checkpoints) + " |",
-    ]
-    for m, s in summary["methods"].items():
-        curve = s["hv_curve_mean"]
-        cells = [
+    rows = {
+        _label(m): [
             f"{curve[k // 5 - 1]:.4f}" if k // 5 - 1 < len(curve) else "–" for k in checkpoints
         ]
-        lines.append(f"| {_label(m)} | " + " | ".join(cells) + " |")
-    return lines
+        for m, curve in ((m, s["hv_curve_mean"]) for m, s in summary["methods"].items())
+    }
+    return lines + checkpoint_lines(
+        "Mean hypervolume (signal) after n evaluations", checkpoints, rows
+    )
 
 
 def _md_footer(config: ParetoConfig, meta: dict[str, Any]) -> list[str]:

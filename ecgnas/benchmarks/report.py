@@ -343,25 +343,35 @@ def _md_paired_tests(
     return lines
 
 
+def checkpoint_lines(
+    title: str, checkpoints: Sequence[int], rows: dict[str, list[str]]
+) -> list[str]:
+    """A markdown section ``title``: one row per method (its label: its cells) and one column
+    per checkpoint ``n=k``."""
+    return [
+        "",
+        f"## {title}",
+        "",
+        "| method | " + " | ".join(f"n={k}" for k in checkpoints) + " |",
+        "| --- | " + " | ".join("---" for _ in checkpoints) + " |",
+        *(f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows.items()),
+    ]
+
+
 def _md_curves(config: BenchmarkConfig, summary: dict[str, Any], meta: dict[str, Any]) -> list[str]:
     """Best-so-far checkpoints, the figure and the method settings."""
     lines: list[str] = []
     checkpoints = [k for k in (10, 20, 30, 50, 75, 100, 150, 200, 300) if k <= config.budget]
     if config.budget not in checkpoints:
         checkpoints.append(config.budget)
-    lines += [
-        "",
-        "## Best-so-far test accuracy (mean over seeds) after n evaluations",
-        "",
-        "| method | " + " | ".join(f"n={k}" for k in checkpoints) + " |",
-        "| --- | " + " | ".join("---" for _ in checkpoints) + " |",
-    ]
-    for m, s in summary["methods"].items():
-        lines.append(
-            f"| {_label(m)} | "
-            + " | ".join(f"{s['curve_mean'][k - 1]:.2f}" for k in checkpoints)
-            + " |"
-        )
+    lines += checkpoint_lines(
+        "Best-so-far test accuracy (mean over seeds) after n evaluations",
+        checkpoints,
+        {
+            _label(m): [f"{s['curve_mean'][k - 1]:.2f}" for k in checkpoints]
+            for m, s in summary["methods"].items()
+        },
+    )
     lines += [
         "",
         f"![best-so-far curves]({meta['png_name']})",
