@@ -60,6 +60,8 @@ def run(args: argparse.Namespace) -> None:
     index, count = (int(v) for v in args.shard.split("/"))
     cache = BeatCache()
     archs = list(enumerate(sample_archs(args.archs)))
+    if args.only:
+        archs = [(i, a) for i, a in archs if i in set(args.only)]
     if args.reverse:
         archs.reverse()
     for seed in args.seeds:
@@ -328,6 +330,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--archs", type=int, default=40)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--shard", default="0/1", help="i/n: every n-th arch from the i-th")
+    parser.add_argument(
+        "--only",
+        type=int,
+        nargs="+",
+        help="score only these sample indices (e.g. a second "
+        "seed of the full recipe on a few archs, to measure its noise)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
         "--reverse", action="store_true", help="last arch first (a second process on the same runs)"
