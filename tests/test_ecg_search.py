@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ecgnas.classifier.proxy import PROXY as SEARCH_PROXY
 from ecgnas.data import DS1, DS2
 from ecgnas.ecg_search import ECGSearchSettings, run_ecg_search
 from ecgnas.errors import ConfigError, RunError
@@ -170,7 +171,7 @@ def test_the_joint_space_searches_by_ds1_cross_validation(
         proxy=ProxySettings(device="cpu"),
         fidelity=tiny,
     )
-    assert ECGSearchSettings(gpu_days=1.0, space="ecgjoint").cv_fidelity() == "e2k2_n2v"
+    assert ECGSearchSettings(gpu_days=1.0, space="ecgjoint").cv_fidelity() == SEARCH_PROXY
     assert ECGSearchSettings(gpu_days=1.0).cv_fidelity() is None
     run = tmp_path / "joint"
     result = run_ecg_search(settings, run, data_dir=real_data_dir, cache_dir=shared_cache_dir)
