@@ -241,6 +241,27 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _tau_table(
+    proxies: dict[str, dict[str, Any]], key: str, title: str, columns: dict[str, str]
+) -> list[str]:
+    """A markdown table of the proxies' ``key`` dicts (one column per ``columns`` key, headed
+    by its value), or nothing when no proxy has one."""
+    rows = {n: e[key] for n, e in proxies.items() if key in e}
+    if not rows:
+        return []
+    lines = [
+        "",
+        title,
+        "",
+        "| fidelity | " + " | ".join(columns.values()) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    for name, taus in rows.items():
+        cells = ("–" if taus[c] is None else f"{taus[c]:.3f}" for c in columns)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def render(summary: dict[str, Any]) -> str:
     lines = [
         "# ECG proxy fidelity (DS1 cross-validation only)",
@@ -273,52 +294,26 @@ def render(summary: dict[str, Any]) -> str:
             f"| {fmt(e.get('tau_seed'))} ({e.get('n_seed', 0)}) "
             f"| {fmt(e.get('tau_per_cpu_second'), '.4f')} |"
         )
-    by_signal = {
-        n: e["tau_vs_full_by_signal"]
-        for n, e in summary["proxies"].items()
-        if "tau_vs_full_by_signal" in e
-    }
-    if by_signal:
-        lines += [
-            "",
-            "Tau against the full recipe's macro-F1 when the proxy reports another signal of "
-            "its pooled out-of-fold predictions (`ecgnas.classifier.proxy.SIGNALS`):",
-            "",
-            "| fidelity | " + " | ".join(SIGNALS) + " |",
-            "|---|" + "---|" * len(SIGNALS),
-        ]
-        for name, taus in by_signal.items():
-            lines.append(f"| {name} | " + " | ".join(f"{taus[s]:.3f}" for s in SIGNALS) + " |")
-    by_seed = {
-        n: e["tau_seed_by_signal"]
-        for n, e in summary["proxies"].items()
-        if "tau_seed_by_signal" in e
-    }
-    if by_seed:
-        lines += [
-            "",
-            "Each signal's noise ceiling: tau of the proxy against itself under training seed 1:",
-            "",
-            "| fidelity | " + " | ".join(SIGNALS) + " |",
-            "|---|" + "---|" * len(SIGNALS),
-        ]
-        for name, taus in by_seed.items():
-            lines.append(f"| {name} | " + " | ".join(f"{taus[s]:.3f}" for s in SIGNALS) + " |")
-    by_class = {
-        n: e["tau_vs_full_by_class"]
-        for n, e in summary["proxies"].items()
-        if "tau_vs_full_by_class" in e
-    }
-    if by_class:
-        lines += [
-            "",
-            "Tau of one class's F1, proxy against full recipe (which classes the proxy ranks):",
-            "",
-            "| fidelity | " + " | ".join(f"{c} F1" for c in CLASSES) + " |",
-            "|---|" + "---|" * len(CLASSES),
-        ]
-        for name, taus in by_class.items():
-            lines.append(f"| {name} | " + " | ".join(fmt(taus[c]) for c in CLASSES) + " |")
+    proxies = summary["proxies"]
+    lines += _tau_table(
+        proxies,
+        "tau_vs_full_by_signal",
+        "Tau against the full recipe's macro-F1 when the proxy reports another signal of its "
+        "pooled out-of-fold predictions (`ecgnas.classifier.proxy.SIGNALS`):",
+        {s: s for s in SIGNALS},
+    )
+    lines += _tau_table(
+        proxies,
+        "tau_seed_by_signal",
+        "Each signal's noise ceiling: tau of the proxy against itself under training seed 1:",
+        {s: s for s in SIGNALS},
+    )
+    lines += _tau_table(
+        proxies,
+        "tau_vs_full_by_class",
+        "Tau of one class's F1, proxy against full recipe (which classes the proxy ranks):",
+        {c: f"{c} F1" for c in CLASSES},
+    )
     noise = summary.get("full_noise")
     if noise:
         sds = ", ".join(
