@@ -1,0 +1,235 @@
+"""``scripts/ecg_proxy.py``'s report: the full recipe's noise section (seed sd from paired
+joint archs or from the shipped final runs, reliability, tau estimates), the per-signal,
+per-seed-signal and per-class tau tables, and ``--only``. Synthetic rows with known
+answers; nothing trains."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ecg_proxy.py"
+SIGNALS = ("macro_f1", "macro_f1_nsv", "mean_auc", "balanced_accuracy")
+
+
+@pytest.fixture(scope="module")
+def script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("ecg_proxy_script", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.modules.pop(spec.name, None)
+    return module
+
+
+FULL = [0.40, 0.44, 0.47, 0.50, 0.52, 0.58]
+"""The full recipe's seed-0 macro-F1 of archs a0..a5 (strictly increasing)."""
+FULL_SEED1 = {"a0": 0.42, "a2": 0.46, "a4": 0.55}
+"""Seed-1 scores of three of them: differences -0.02, 0.01, -0.03."""
+MANUAL = [0.50, 0.54, 0.52]
+"""The final runs' DS1-CV macro-F1 of one model over three seeds (sd 0.02)."""
+
+
+def _row(arch: str, fidelity: str, seed: int, macro_f1: float, **extra: Any) -> dict[str, Any]:
+    return {"arch": arch, "fidelity": fidelity, "seed": seed, "macro_f1": macro_f1, **extra}
+
+
+def _proxy_row(i: int, seed: int) -> dict[str, Any]:
+    """A proxy whose macro-F1 ranks the archs backwards and whose balanced accuracy ranks
+    them forwards; it ranks V forwards and S backwards; seed 1 repeats seed 0's
+    balanced accuracy and reverses its mean AUC."""
+    up, down = float(i), float(10 - i)
+    signals = {
+        "macro_f1": down / 20,
+        "macro_f1_nsv": down / 20,
+        "mean_auc": (down if seed == 0 else up) / 20,
+        "balanced_accuracy": up / 20,
+    }
+    f1 = {"N": 0.9, "S": down / 20, "V": up / 20, "F": None if i == 0 else up / 40}
+    return _row(
+        f"a{i}",
+        "e2k2_n2v",
+        seed,
+        signals["macro_f1"],
+        signals=signals,
+        f1=f1,
+        seconds=10.0,
+        cpu_seconds=8.0,
+    )
+
+
+def _rows(pairs: int = 3) -> list[dict[str, Any]]:
+    f1 = {"N": 0.9, "S": 0.1, "V": 0.5, "F": 0.2}
+    rows = [
+        _row(f"a{i}", "full", 0, v, f1={**f1, "S": v, "V": v}, seconds=300.0)
+        for i, v in enumerate(FULL)
+    ]
+    rows += [_row(a, "full", 1, v, f1=f1) for a, v in list(FULL_SEED1.items())[:pairs]]
+    rows += [_proxy_row(i, seed) for seed in (0, 1) for i in range(len(FULL))]
+    return rows
+
+
+@pytest.fixture
+def final_json(tmp_path: Path) -> Path:
+    path = tmp_path / "ecg_final.json"
+    seeds = [{"seed": s, "ds1_cv_macro_f1": v} for s, v in enumerate(MANUAL)]
+    one = [{"seed": 0, "ds1_cv_macro_f1": 0.3}]  # one seed: no spread to measure
+    path.write_text(json.dumps({"models": {"manual": {"seeds": seeds}, "tiny": {"seeds": one}}}))
+    return path
+
+
+def test_full_noise_uses_the_paired_joint_archs(script: ModuleType, final_json: Path) -> None:
+    noise = script.full_noise(_rows(), final_json)
+    pair_var = (0.02**2 + 0.01**2 + 0.03**2) / 3 / 2
+    spread_var = float(np.var(FULL, ddof=1))
+    r = 1 - pair_var / spread_var
+    assert noise["seed_sd_by_model"] == {"manual": pytest.approx(0.02)}
+    assert noise["seeds_by_model"] == {"manual": 3}
+    assert noise["joint_pairs"] == 3
+    assert noise["seed_sd_joint_pairs"] == pytest.approx(math.sqrt(pair_var))
+    assert noise["seed_sd"] == pytest.approx(math.sqrt(pair_var))
+    assert noise["arch_spread_sd"] == pytest.approx(math.sqrt(spread_var))
+    assert noise["archs"] == 6
+    assert noise["reliability"] == pytest.approx(r)
+    assert noise["tau_full_vs_full_est"] == pytest.approx(2 / math.pi * math.asin(r))
+    assert noise["tau_ceiling_est"] == pytest.approx(2 / math.pi * math.asin(math.sqrt(r)))
+    assert noise["tau_full_vs_full_est"] < noise["tau_ceiling_est"] < 1
+
+
+def test_full_noise_falls_back_to_the_final_runs(script: ModuleType, final_json: Path) -> None:
+    noise = script.full_noise(_rows(pairs=2), final_json)  # two pairs are too few
+    assert noise["seed_sd_joint_pairs"] is None and noise["joint_pairs"] == 2
+    assert noise["seed_sd"] == pytest.approx(0.02)
+    assert noise["reliability"] == pytest.approx(1 - 0.02**2 / np.var(FULL, ddof=1))
+
+
+def test_full_noise_needs_its_inputs(script: ModuleType, final_json: Path, tmp_path: Path) -> None:
+    assert script.full_noise(_rows(), tmp_path / "missing.json") is None
+    five = [r for r in _rows() if not (r["fidelity"] == "full" and r["arch"] == "a5")]
+    noise = script.full_noise(five, final_json)
+    assert noise is not None and noise["archs"] == 5  # five archs are enough
+    four = [r for r in five if not (r["fidelity"] == "full" and r["arch"] == "a4")]
+    assert script.full_noise(four, final_json) is None
+    # a seed noise above the whole spread: reliability floors at 0, both taus at 0
+    flat = [_row(f"a{i}", "full", 0, 0.5 + 0.001 * i) for i in range(5)]
+    noise = script.full_noise(flat, final_json)
+    assert noise["reliability"] == 0.0 and noise["tau_ceiling_est"] == 0.0
+
+
+def test_summary_tau_tables(
+    script: ModuleType, final_json: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(script, "FINAL_JSON", final_json)
+    summary = script.summarise(_rows())
+    assert summary["full_archs"] == 6
+    assert set(summary["proxies"]) == {"full", "e2k2_n2v"}
+    proxy = summary["proxies"]["e2k2_n2v"]
+    assert proxy["n_vs_full"] == 6 and proxy["tau_vs_full"] == pytest.approx(-1.0)
+    assert proxy["cpu_seconds_mean"] == 8.0
+    assert proxy["tau_per_cpu_second"] == pytest.approx(-1.0 / 8.0)
+    assert proxy["tau_vs_full_by_signal"] == pytest.approx(
+        {"macro_f1": -1.0, "macro_f1_nsv": -1.0, "mean_auc": -1.0, "balanced_accuracy": 1.0}
+    )
+    assert proxy["tau_seed_by_signal"] == pytest.approx(
+        {"macro_f1": 1.0, "macro_f1_nsv": 1.0, "mean_auc": -1.0, "balanced_accuracy": 1.0}
+    )
+    by_class = proxy["tau_vs_full_by_class"]
+    assert by_class["S"] == pytest.approx(-1.0) and by_class["V"] == pytest.approx(1.0)
+    # F: the full recipe's F1 is the same for every arch, so there is no order to match
+    assert math.isnan(by_class["F"])
+    # the full recipe is the target, not a proxy: no tau against itself by signal or class
+    full = summary["proxies"]["full"]
+    assert "tau_vs_full" not in full and "tau_vs_full_by_class" not in full
+    assert "n_seed" not in full  # three seed-1 archs are too few for a tau
+    assert summary["full_noise"]["joint_pairs"] == 3
+
+
+def test_tau_table_rendering(script: ModuleType) -> None:
+    proxies = {
+        "p1": {"tau_vs_full_by_class": {"S": -0.25, "V": 0.5, "F": None}},
+        "p2": {"archs": 3},
+    }
+    columns = {"S": "S F1", "V": "V F1", "F": "F F1"}
+    lines = script._tau_table(proxies, "tau_vs_full_by_class", "Title:", columns)
+    assert lines == [
+        "",
+        "Title:",
+        "",
+        "| fidelity | S F1 | V F1 | F F1 |",
+        "|---|---|---|---|",
+        "| p1 | -0.250 | 0.500 | – |",
+    ]
+    assert script._tau_table(proxies, "tau_seed_by_signal", "Other:", {"S": "S"}) == []
+
+
+def test_rendered_report(
+    script: ModuleType, final_json: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(script, "FINAL_JSON", final_json)
+    out = tmp_path / "reports"
+    out.mkdir()
+    (out / script.RUNS_FILE).write_text("".join(json.dumps(r) + "\n" for r in _rows()))
+    assert script.main(["report", "--out", str(out)]) == 0
+    md = (out / "ecg_proxy.md").read_text()
+    saved = json.loads((out / "ecg_proxy.json").read_text())
+    noise = saved["full_noise"]
+    assert "## How noisy the target is" in md
+    assert "Reliability (share of that spread due to the archs" in md
+    assert f"{noise['reliability']:.2f}." in md
+    assert f"tau ~ {noise['tau_full_vs_full_est']:.2f};" in md
+    assert f"reaches tau ~ {noise['tau_ceiling_est']:.2f}" in md
+    assert "manual 0.020 (3 seeds)" in md and "tiny" not in md.split("## How noisy")[1]
+    assert f"(3 archs; sd = rms(seed 0 - seed 1) / sqrt 2): {noise['seed_sd']:.3f}" in md
+    assert "| fidelity | " + " | ".join(SIGNALS) + " |" in md
+    assert "| e2k2_n2v | -1.000 | -1.000 | -1.000 | 1.000 |" in md  # vs full, by signal
+    assert "| e2k2_n2v | 1.000 | 1.000 | -1.000 | 1.000 |" in md  # vs itself, seed 1
+    assert "| fidelity | S F1 | V F1 | F F1 |" in md
+    assert "| e2k2_n2v | -1.000 | 1.000 | nan |" in md
+    assert "Full-recipe archs scored: 6." in md
+
+    # without the final runs' file the noise section is left out, the tables stay
+    monkeypatch.setattr(script, "FINAL_JSON", tmp_path / "absent.json")
+    script.main(["report", "--out", str(out)])
+    md = (out / "ecg_proxy.md").read_text()
+    assert "How noisy" not in md and "| fidelity | S F1 | V F1 | F F1 |" in md
+    assert json.loads((out / "ecg_proxy.json").read_text())["full_noise"] is None
+
+
+def test_only_scores_the_named_sample_indices(
+    script: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``--only`` scores just those indices of the fixed sample, under each seed, and a
+    rerun skips what is already there (a resumable second-seed run)."""
+    scored: list[tuple[int, str]] = []
+    archs = list(script.sample_archs(6))
+
+    def fake_score(arch: Any, fidelity: Any, seed: int, beats: Any) -> Any:
+        scored.append((seed, arch.key()))
+        f1 = {"N": 0.9, "S": 0.1, "V": 0.5, "F": float("nan")}
+        return SimpleNamespace(score=0.5 + seed / 10, per_class_f1=lambda: f1)
+
+    monkeypatch.setattr(script, "score", fake_score)
+    monkeypatch.setattr(script, "cv_signals", lambda cv: {s: cv.score for s in SIGNALS})
+    monkeypatch.setattr(script, "BeatCache", lambda: None)
+    argv = ["run", "--fidelity", "full", "--archs", "6", "--only", "4", "1", "--seeds", "1", "2"]
+    out = tmp_path / "reports"
+    assert script.main([*argv, "--out", str(out)]) == 0
+    keys = {a.key(): i for i, a in enumerate(archs)}
+    assert [(seed, keys[k]) for seed, k in scored] == [(1, 1), (1, 4), (2, 1), (2, 4)]
+    rows = [json.loads(line) for line in (out / script.RUNS_FILE).read_text().splitlines()]
+    assert [(r["seed"], r["index"]) for r in rows] == [(1, 1), (1, 4), (2, 1), (2, 4)]
+    assert all(r["f1"]["F"] is None and r["macro_f1"] == 0.5 + r["seed"] / 10 for r in rows)
+    scored.clear()
+    script.main([*argv, "--out", str(out)])
+    assert scored == []
