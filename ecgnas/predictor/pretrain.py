@@ -40,13 +40,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from ecgnas.errors import ConfigError
 from ecgnas.predictor.encoder import (
     ArchTensors,
     EncoderSettings,
-    GINEncoder,
     PathEncoder,
+    build_encoder,
     projection_head,
     torch_threads,
 )
@@ -86,7 +87,10 @@ class CLPSettings:
             raise ConfigError("CLP loss weights must be >= 0 and not both 0")
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if data["encoder"]["kind"] == "gin":  # the default, left out: older keys stay valid
+            del data["encoder"]["kind"]
+        return data
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> CLPSettings:
@@ -107,9 +111,9 @@ class Pretrained:
     losses: list[float]
     seconds: float
 
-    def encoder(self) -> GINEncoder:
-        """A fresh ``GINEncoder`` with the pre-trained weights (eval mode)."""
-        enc = GINEncoder(self.n_node_types, self.settings.encoder)
+    def encoder(self) -> nn.Module:
+        """A fresh soft encoder (``build_encoder``) with the pre-trained weights (eval mode)."""
+        enc = build_encoder(self.n_node_types, self.settings.encoder)
         enc.load_state_dict(self.state)
         enc.eval()
         return enc
@@ -198,7 +202,7 @@ def _pretrain(space: SearchSpace, settings: CLPSettings, seed: int) -> Pretraine
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         enc_settings = settings.encoder
-        encoder = GINEncoder(space.n_node_types, enc_settings)
+        encoder = build_encoder(space.n_node_types, enc_settings)
         soft_cross = projection_head(enc_settings.emb_dim, settings.proj_dim)
         soft_soft = projection_head(enc_settings.emb_dim, settings.proj_dim)
         hard = PathEncoder(space.path_length, enc_settings.hidden, settings.proj_dim)
