@@ -153,8 +153,8 @@ def pretrain_pool(space: SearchSpace, settings: CLPSettings, seed: int) -> list[
     compute 9,445 distinct functions.
     """
     if space.size() <= settings.pool_size:
-        pool = space.enumerate()
-        return _distinct_effective(space, pool) if settings.effective else pool
+        every = space.enumerate()
+        return _distinct_effective(space, every) if settings.effective else every
     rng = np.random.default_rng([seed, 1])
     seen: set[str] = set()
     pool: list[Arch] = []
