@@ -11,6 +11,7 @@ name                    encoder                      CLP         fine-tuning (CL
 ``path_mlp_rank``       MLP on the path encoding     no          pairwise ranking
 ``onehot_mlp_rank``     MLP on one-hot ops           no          pairwise ranking
 ``onehot_mlp_mse``      MLP on one-hot ops           no          MSE (standardised scores)
+``dcl_eff``             GIN, effective cells         yes         pairwise ranking
 ======================  ===========================  ==========  ===========================
 
 All share one trainer (``ecgnas.predictor.finetune.fit_scorer``) and differ only in the table
