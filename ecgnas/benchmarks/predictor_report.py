@@ -28,6 +28,14 @@ from ecgnas.benchmarks.predictor_bench import (
     summarize,
 )
 
+#: the paired comparisons a report shows when both predictors were run (first minus second)
+PAIRED: tuple[tuple[str, str], ...] = (
+    ("dcl", "gin_mse"),
+    ("dcl", "clf_only"),
+    ("dcl", "path_mlp_rank"),
+    ("dcl_eff", "dcl"),
+)
+
 
 def _title(config: PredictorBenchConfig) -> str:
     if config.benchmark == "nb101":
@@ -111,12 +119,13 @@ def markdown(
                 cells.append(_fmt(s[f"{key}_mean"], s[f"{key}_std"]) if s else "–")
             lines.append(f"| `{variant}` | " + " | ".join(cells) + " |")
         lines.append("")
-    if "dcl" in config.variants:
-        targets = TAU_TARGETS if config.benchmark == "nb201" else {}
-        if targets:
-            lines += ["## Targets (Kendall tau of `dcl`)", ""]
+    targets = TAU_TARGETS if config.benchmark == "nb201" else {}
+    for method in ("dcl", "dcl_eff"):
+        if method not in config.variants or not targets:
+            continue
+        lines += [f"## Targets (Kendall tau of `{method}`)", ""]
         for n, target in targets.items():
-            s = summary.get("dcl", {}).get(n)
+            s = summary.get(method, {}).get(n)
             if s is None:
                 continue
             ok = "met" if s["kendall_tau_mean"] >= target else "NOT met"
@@ -124,24 +133,23 @@ def markdown(
                 f"- {n} labels: {s['kendall_tau_mean']:.3f} (target {target:.2f}): {ok}"
                 + ("" if config.dataset == "cifar10-valid" else " (targets are for cifar10-valid)")
             )
-        if targets:
-            lines.append("")
-        for base in ("gin_mse", "clf_only", "path_mlp_rank"):
-            if base not in config.variants:
-                continue
-            diff = paired_difference(records, "dcl", base)
-            lines += [
-                f"## Paired: `dcl` − `{base}` (Kendall tau)",
-                "",
-                "| labels | mean diff ± std | dcl wins | one-sided Wilcoxon p |",
-                "| --- | --- | --- | --- |",
-            ]
-            for n, d in diff.items():
-                p = "–" if math.isnan(d["p_wilcoxon"]) else f"{d['p_wilcoxon']:.2g}"
-                lines.append(
-                    f"| {n} | {_fmt(d['mean'], d['std'])} | {int(d['wins'])}/{int(d['n'])} | {p} |"
-                )
-            lines.append("")
+        lines.append("")
+    for a, b in PAIRED:
+        if a not in config.variants or b not in config.variants:
+            continue
+        diff = paired_difference(records, a, b)
+        lines += [
+            f"## Paired: `{a}` − `{b}` (Kendall tau)",
+            "",
+            f"| labels | mean diff ± std | {a} wins | one-sided Wilcoxon p |",
+            "| --- | --- | --- | --- |",
+        ]
+        for n, d in diff.items():
+            p = "–" if math.isnan(d["p_wilcoxon"]) else f"{d['p_wilcoxon']:.2g}"
+            lines.append(
+                f"| {n} | {_fmt(d['mean'], d['std'])} | {int(d['wins'])}/{int(d['n'])} | {p} |"
+            )
+        lines.append("")
     lines += [
         "## Cost (seconds per fit / per scoring of "
         + ("all unlabelled cells)" if config.pool is None else f"the {config.pool:,} pool cells)"),

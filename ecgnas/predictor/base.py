@@ -31,3 +31,11 @@ class Predictor(Protocol):
 
     def score(self, archs: Sequence[Arch]) -> np.ndarray:
         """float64 ``[len(archs)]``: higher means predicted better."""
+
+
+@runtime_checkable
+class EnsemblePredictor(Predictor, Protocol):
+    """A predictor made of members whose disagreement is an uncertainty."""
+
+    def score_members(self, archs: Sequence[Arch]) -> np.ndarray:
+        """float64 ``[members, len(archs)]``; ``score`` is the mean over members."""

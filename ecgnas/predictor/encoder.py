@@ -89,6 +89,9 @@ class ArchTensors:
 
 #: node poolings of the readout: the mean, the sum or both, with the output node's state
 READOUTS: tuple[str, ...] = ("mean", "sum", "mean_sum")
+#: soft encoders: the GIN (synchronous message passing) or the flow encoder
+#: (``ecgnas.predictor.flow``: asynchronous, operation-aware passes in data-flow order)
+ENCODER_KINDS: tuple[str, ...] = ("gin", "flow")
 
 
 @dataclass(frozen=True)
@@ -106,16 +109,23 @@ class EncoderSettings:
     readout:
         Node pooling per layer, next to the output node's state: ``"mean"`` (default; ranks
         NB201 best after CLP), ``"sum"`` (can count ops, e.g. on dead edges) or ``"mean_sum"``.
+    kind:
+        ``"gin"`` (default, ``GINEncoder``) or ``"flow"`` (``ecgnas.predictor.flow``; there
+        ``layers`` counts forward+backward sweep pairs). ``to_json`` leaves the default out,
+        so the keys of the encoders made before the field existed stay valid.
     """
 
     hidden: int = 64
     layers: int = 4
     emb_dim: int = 64
     readout: str = "mean"
+    kind: str = "gin"
 
     def __post_init__(self) -> None:
         if self.readout not in READOUTS:
             raise ConfigError(f"readout must be one of {READOUTS}, not {self.readout!r}")
+        if self.kind not in ENCODER_KINDS:
+            raise ConfigError(f"encoder kind must be one of {ENCODER_KINDS}, not {self.kind!r}")
         if min(self.hidden, self.layers, self.emb_dim) < 1:
             raise ConfigError("encoder hidden, layers and emb_dim must be at least 1")
 
@@ -165,6 +175,15 @@ class GINEncoder(nn.Module):
             parts.append(h[rows, t.out_index])
         out: torch.Tensor = self.readout(torch.cat(parts, dim=1))
         return out
+
+
+def build_encoder(n_node_types: int, settings: EncoderSettings) -> nn.Module:
+    """A fresh soft encoder of ``settings.kind`` (``GINEncoder`` or ``FlowEncoder``)."""
+    if settings.kind == "flow":
+        from ecgnas.predictor.flow import FlowEncoder
+
+        return FlowEncoder(n_node_types, settings)
+    return GINEncoder(n_node_types, settings)
 
 
 class PathEncoder(nn.Module):

@@ -5,6 +5,8 @@ MLP on fixed features) and is trained on the labelled ``(arch, score)`` pairs wi
 
 * ``"rank"``: the pairwise logistic (RankNet) loss over every labelled pair
   (``ecgnas.predictor.losses.pairwise_logistic``); only the order of the scores is used;
+* ``"listmle"``: the listwise ListMLE loss (``ecgnas.predictor.losses.list_mle``) over the
+  whole labelled list; also only the order;
 * ``"mse"``: mean squared error on the standardised scores (the regression baselines).
 
 Schedule: full batch (at most a few hundred labels), ``steps`` Adam steps with a cosine
@@ -12,7 +14,8 @@ decay of the learning rate to 0, no early stopping (nothing to hold out with 20 
 The encoder is fine-tuned with ``lr * encoder_lr_scale``, or frozen when that is 0, in which
 case the embeddings are computed once and only the head trains (much faster). An ensemble of
 ``members`` independently initialised heads (each with its own copy of the encoder when it is
-fine-tuned) averages the outputs.
+fine-tuned) averages the outputs; ``FittedScorer.score_members`` gives every member's
+output, whose spread across members is the ensemble's uncertainty.
 
 Everything is deterministic for a seed: weights are initialised under
 ``torch.random.fork_rng`` so neither the global RNG state before the call matters nor is it
@@ -30,7 +33,7 @@ import torch
 from torch import nn
 
 from ecgnas.errors import ConfigError
-from ecgnas.predictor.losses import pairwise_logistic
+from ecgnas.predictor.losses import list_mle, pairwise_logistic
 
 
 class RowInputs(Protocol):
@@ -69,12 +72,17 @@ class FeatureMLP(nn.Module):
         return out
 
 
+#: the fine-tuning losses (see the module docstring)
+CLF_LOSSES: tuple[str, ...] = ("rank", "listmle", "mse")
+
+
 @dataclass(frozen=True)
 class CLFSettings:
     """Fine-tuning settings (see the module docstring).
 
     loss:
-        ``"rank"`` (pairwise logistic) or ``"mse"`` (on standardised scores).
+        ``"rank"`` (pairwise logistic), ``"listmle"`` (listwise) or ``"mse"`` (on
+        standardised scores); one of ``CLF_LOSSES``.
     steps:
         Full-batch Adam steps (cosine learning-rate decay to 0).
     lr:
@@ -89,6 +97,10 @@ class CLFSettings:
         Ensemble size.
     weight_by_gap:
         Weight ranking pairs by their standardised score gap.
+    effective:
+        Graph encoders on cell spaces: encode every arch (labelled or scored) as its
+        *effective* cell, every dead edge set to ``none`` (``ecgnas.spaces.cell.effective_ops``),
+        so cells computing the same function get the same score. No effect elsewhere.
     """
 
     loss: str = "rank"
@@ -99,10 +111,11 @@ class CLFSettings:
     head_hidden: int = 64
     members: int = 1
     weight_by_gap: bool = False
+    effective: bool = False
 
     def __post_init__(self) -> None:
-        if self.loss not in ("rank", "mse"):
-            raise ConfigError(f"CLF loss must be 'rank' or 'mse', not {self.loss!r}")
+        if self.loss not in CLF_LOSSES:
+            raise ConfigError(f"CLF loss must be one of {CLF_LOSSES}, not {self.loss!r}")
         if self.steps < 1 or self.members < 1 or self.lr <= 0 or self.encoder_lr_scale < 0:
             raise ConfigError("CLF steps, members and lr must be positive, encoder_lr_scale >= 0")
 
@@ -116,6 +129,8 @@ def _head(in_dim: int, hidden: int) -> nn.Module:
 def _loss(settings: CLFSettings, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     if settings.loss == "mse":
         return torch.mean((pred - y) ** 2)
+    if settings.loss == "listmle":
+        return list_mle(pred, y)
     return pairwise_logistic(pred, y, weight_by_gap=settings.weight_by_gap)
 
 
@@ -127,17 +142,23 @@ class FittedScorer:
         self.heads = heads
         self.frozen = frozen
 
-    @torch.no_grad()
     def score(self, inputs: RowInputs, batch_size: int = 8192) -> np.ndarray:
-        total = torch.zeros(len(inputs), dtype=torch.float64)
+        """The ensemble's score: the mean of ``score_members`` over members."""
+        out: np.ndarray = self.score_members(inputs, batch_size).mean(axis=0)
+        return out
+
+    @torch.no_grad()
+    def score_members(self, inputs: RowInputs, batch_size: int = 8192) -> np.ndarray:
+        """float64 ``[members, n]``: every member's score of every input row."""
+        rows: list[torch.Tensor] = []
         embeddings: torch.Tensor | None = None
         for enc, head in zip(self.encoders, self.heads):
             enc.eval()
             head.eval()
             if embeddings is None or not self.frozen:
                 embeddings = _embed(enc, inputs, batch_size)
-            total += head(embeddings).squeeze(-1).to(torch.float64)
-        return (total / len(self.heads)).numpy()
+            rows.append(head(embeddings).squeeze(-1).to(torch.float64))
+        return torch.stack(rows).numpy()
 
 
 def _embed(encoder: nn.Module, inputs: RowInputs, batch_size: int) -> torch.Tensor:

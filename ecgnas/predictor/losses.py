@@ -17,6 +17,9 @@ their cosine similarity and ``t`` the temperature.
   archs with an identical hard view, which must not be pushed apart).
 * ``pairwise_logistic`` (RankNet): over every labelled pair with ``y_i > y_j``,
   ``softplus(-(f_i - f_j))``, optionally weighted by ``|y_i - y_j|``; weighted mean.
+* ``list_mle`` (ListMLE, Xia et al. 2008), listwise: the negative log-likelihood of the
+  true order under the Plackett-Luce model of the scores, ``1/n sum_k (log sum_{m >= k}
+  exp f_(m) - f_(k))`` with ``(k)`` the item ranked ``k``-th by the target.
 """
 
 from __future__ import annotations
@@ -108,3 +111,19 @@ def pairwise_logistic(
         w = diff_true[better]
         return (terms * w).sum() / w.sum()
     return terms.mean()
+
+
+def list_mle(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """ListMLE: the mean Plackett-Luce negative log-likelihood of ``target``'s order.
+
+    pred, target:
+        float ``[n]``, ``n >= 1``. Tied targets are ordered by position (a stable sort), so
+        the loss of a tie depends on the order the items were given in.
+
+    Returns ``1/n sum_k (logsumexp(f_(k), ..., f_(n)) - f_(k))``, where ``(k)`` is the item
+    ranked ``k``-th (best first) by ``target``; 0 for ``n = 1`` (one item has one order).
+    """
+    order = torch.argsort(target, descending=True, stable=True)
+    f = pred[order]
+    tail = torch.logcumsumexp(f.flip(0), dim=0).flip(0)  # [k] = logsumexp(f[k:])
+    return (tail - f).mean()

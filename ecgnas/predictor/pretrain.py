@@ -8,7 +8,10 @@ The *pool* is every arch of the space when it has at most ``pool_size`` archs (N
 ``n_mutants`` one-step mutants (``space.mutate``), whose path encoding is nearest to ``a``'s
 in Hamming distance (ties: the first drawn). Distance 0 means a function-preserving view
 (e.g. an op changed on a dead edge of a cell); otherwise it is the nearest neighbour that
-behaves alike. Nothing here reads a score.
+behaves alike. Nothing here reads a score. With ``effective`` (cell spaces; off by default)
+the pool holds each distinct *effective* cell once (every dead edge set to ``none``:
+NB201's 15,625 cells compute 9,445 functions) and the views are effective too, to be used
+with ``CLFSettings(effective=True)``, which encodes every arch the same way.
 
 Loss ("dual": two contrasts), on a batch of ``b`` anchors and their ``b`` positive views,
 ``2b`` archs in all:
@@ -40,18 +43,20 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from ecgnas.errors import ConfigError
 from ecgnas.predictor.encoder import (
     ArchTensors,
     EncoderSettings,
-    GINEncoder,
     PathEncoder,
+    build_encoder,
     projection_head,
     torch_threads,
 )
 from ecgnas.predictor.losses import cross_view_nce, multi_positive_nce
 from ecgnas.spaces.base import Arch, SearchSpace
+from ecgnas.spaces.cell import CellSpace, effective_ops
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +77,7 @@ class CLPSettings:
     n_mutants: int = 8
     positive_radius: int = 0
     pool_size: int = 100_000
+    effective: bool = False
 
     def __post_init__(self) -> None:
         if self.temperature <= 0:
@@ -86,7 +92,13 @@ class CLPSettings:
             raise ConfigError("CLP loss weights must be >= 0 and not both 0")
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        # defaults of fields added later are left out, so older keys stay valid
+        if data["encoder"]["kind"] == "gin":
+            del data["encoder"]["kind"]
+        if not data["effective"]:
+            del data["effective"]
+        return data
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> CLPSettings:
@@ -107,18 +119,42 @@ class Pretrained:
     losses: list[float]
     seconds: float
 
-    def encoder(self) -> GINEncoder:
-        """A fresh ``GINEncoder`` with the pre-trained weights (eval mode)."""
-        enc = GINEncoder(self.n_node_types, self.settings.encoder)
+    def encoder(self) -> nn.Module:
+        """A fresh soft encoder (``build_encoder``) with the pre-trained weights (eval mode)."""
+        enc = build_encoder(self.n_node_types, self.settings.encoder)
         enc.load_state_dict(self.state)
         enc.eval()
         return enc
 
 
+def effective_arch(space: SearchSpace, arch: Arch) -> Arch:
+    """``arch`` with every dead edge set to ``none`` in a cell space; ``arch`` elsewhere."""
+    if not isinstance(space, CellSpace):
+        return arch
+    return space.make(effective_ops(arch.ops, space.none_index))
+
+
+def _distinct_effective(space: SearchSpace, archs: list[Arch]) -> list[Arch]:
+    seen: set[Arch] = set()
+    out: list[Arch] = []
+    for arch in archs:
+        eff = effective_arch(space, arch)
+        if eff not in seen:
+            seen.add(eff)
+            out.append(eff)
+    return out
+
+
 def pretrain_pool(space: SearchSpace, settings: CLPSettings, seed: int) -> list[Arch]:
-    """The unlabeled archs CLP trains on (see the module docstring), deterministic in ``seed``."""
+    """The unlabeled archs CLP trains on (see the module docstring), deterministic in ``seed``.
+
+    With ``settings.effective`` (cell spaces), each arch of that pool is replaced by its
+    effective cell and repeats are dropped (first appearance kept): NB201's 15,625 cells
+    compute 9,445 distinct functions.
+    """
     if space.size() <= settings.pool_size:
-        return space.enumerate()
+        every = space.enumerate()
+        return _distinct_effective(space, every) if settings.effective else every
     rng = np.random.default_rng([seed, 1])
     seen: set[str] = set()
     pool: list[Arch] = []
@@ -130,7 +166,7 @@ def pretrain_pool(space: SearchSpace, settings: CLPSettings, seed: int) -> list[
         if key not in seen:
             seen.add(key)
             pool.append(arch)
-    return pool
+    return _distinct_effective(space, pool) if settings.effective else pool
 
 
 def positive_views(
@@ -140,19 +176,27 @@ def positive_views(
     n_mutants: int,
     seed: int,
     chunk: int = 4096,
+    effective: bool = False,
 ) -> list[Arch]:
     """For each pool arch, the one-step mutant (of ``n_mutants`` draws) nearest in path encoding.
 
     Ties go to the first drawn. Mutants are drawn from one generator seeded by ``seed``, arch
-    by arch in pool order, so the views are a deterministic function of (pool, seed).
+    by arch in pool order, so the views are a deterministic function of (pool, seed). With
+    ``effective`` (an effective pool, see ``pretrain_pool``), every mutant is made effective
+    and one equal to its anchor is passed over unless all are (then the view is the anchor).
     """
     rng = np.random.default_rng([seed, 2])
     out: list[Arch] = []
     for start in range(0, len(pool), chunk):
         archs = pool[start : start + chunk]
         mutants = [space.mutate(a, rng) for a in archs for _ in range(n_mutants)]
+        if effective:
+            mutants = [effective_arch(space, m) for m in mutants]
         paths = space.path_encoding(mutants).reshape(len(archs), n_mutants, -1)
         dist = np.count_nonzero(paths != pool_paths[start : start + chunk, None, :], axis=2)
+        if effective:
+            same = np.array([m == archs[i // n_mutants] for i, m in enumerate(mutants)])
+            dist = np.where(same.reshape(len(archs), n_mutants), paths.shape[2] + 1, dist)
         best = np.argmin(dist, axis=1)
         out.extend(mutants[i * n_mutants + int(b)] for i, b in enumerate(best))
     return out
@@ -181,7 +225,15 @@ def _pretrain(space: SearchSpace, settings: CLPSettings, seed: int) -> Pretraine
     pool = pretrain_pool(space, settings, seed)
     anchors = ArchTensors.build(space, pool)
     views = ArchTensors.build(
-        space, positive_views(space, pool, anchors.path.numpy(), settings.n_mutants, seed)
+        space,
+        positive_views(
+            space,
+            pool,
+            anchors.path.numpy(),
+            settings.n_mutants,
+            seed,
+            effective=settings.effective,
+        ),
     )
     n = len(pool)
     batch = min(settings.batch_size, n)
@@ -198,7 +250,7 @@ def _pretrain(space: SearchSpace, settings: CLPSettings, seed: int) -> Pretraine
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         enc_settings = settings.encoder
-        encoder = GINEncoder(space.n_node_types, enc_settings)
+        encoder = build_encoder(space.n_node_types, enc_settings)
         soft_cross = projection_head(enc_settings.emb_dim, settings.proj_dim)
         soft_soft = projection_head(enc_settings.emb_dim, settings.proj_dim)
         hard = PathEncoder(space.path_length, enc_settings.hidden, settings.proj_dim)

@@ -70,6 +70,10 @@ _PREDICTORS: dict[str, PredictorEntry] = {
             "onehot_mlp_mse", "onehot", False, "MLP on one-hot ops, MSE (anchor)",
             loss="mse", steps=300, lr=1e-3, encoder_lr_scale=1.0,
         ),
+        _entry(
+            "dcl_eff", "gin", True, "dcl on effective cells (dead edges set to none)",
+            loss="rank", steps=300, lr=3e-3, encoder_lr_scale=0.0, members=1, effective=True,
+        ),
     )
 }  # fmt: skip
 

@@ -11,6 +11,7 @@ name                    encoder                      CLP         fine-tuning (CL
 ``path_mlp_rank``       MLP on the path encoding     no          pairwise ranking
 ``onehot_mlp_rank``     MLP on one-hot ops           no          pairwise ranking
 ``onehot_mlp_mse``      MLP on one-hot ops           no          MSE (standardised scores)
+``dcl_eff``             GIN, effective cells         yes         pairwise ranking
 ======================  ===========================  ==========  ===========================
 
 All share one trainer (``ecgnas.predictor.finetune.fit_scorer``) and differ only in the table
@@ -156,16 +157,25 @@ class VariantPredictor:
 
         kind = self.variant.encoder
         if kind == "gin":
-            return ArchTensors.build(self.space, archs)
+            return ArchTensors.build(self.space, self._effective(archs))
         if kind == "path":
             return FeatureTensors(
                 torch.from_numpy(self.space.path_encoding(archs).astype(np.float32))
             )
         return FeatureTensors(torch.from_numpy(onehot_features(self.space, archs, self._width)))
 
+    def _effective(self, archs: Sequence[Arch]) -> Sequence[Arch]:
+        """``archs``, each as its effective cell when ``clf.effective`` (cell spaces only)."""
+        from ecgnas.spaces.cell import CellSpace, effective_ops
+
+        space = self.space
+        if not self.clf.effective or not isinstance(space, CellSpace):
+            return archs
+        return [space.make(effective_ops(a.ops, space.none_index)) for a in archs]
+
     def fit(self, archs: Sequence[Arch], scores: Scores) -> None:
         """Train on the evaluated archs (``ConfigError`` if fewer than 2 or lengths differ)."""
-        from ecgnas.predictor.encoder import GINEncoder, torch_threads
+        from ecgnas.predictor.encoder import build_encoder, torch_threads
         from ecgnas.predictor.finetune import FeatureMLP, fit_scorer
 
         y = np.asarray(scores, dtype=np.float64)
@@ -186,7 +196,7 @@ class VariantPredictor:
             n_types = self.space.n_node_types
 
             def make() -> Any:
-                return GINEncoder(n_types, enc_settings)
+                return build_encoder(n_types, enc_settings)
 
             emb_dim = enc_settings.emb_dim
         else:
@@ -217,6 +227,18 @@ class VariantPredictor:
 
         with torch_threads(1):
             return self._scorer.score(self._inputs(archs))
+
+    def score_members(self, archs: Sequence[Arch]) -> np.ndarray:
+        """float64 ``[clf.members, len(archs)]``: each ensemble member's score (``score`` is
+        their mean; their spread is the ensemble's uncertainty). ``RuntimeError`` before ``fit``."""
+        if self._scorer is None:
+            raise RuntimeError(f"predictor {self.name!r}: call fit() before score_members()")
+        if len(archs) == 0:
+            return np.zeros((self.clf.members, 0), dtype=np.float64)
+        from ecgnas.predictor.encoder import torch_threads
+
+        with torch_threads(1):
+            return self._scorer.score_members(self._inputs(archs))
 
 
 def _merge(cls: type, base: Any, value: Any, what: str) -> Any:

@@ -37,6 +37,18 @@ least tried on some edge raised the mean on the tuning seeds 0-99 from 94.332 to
 (found the best cell 94 % → 97 %) on cifar10 and from 72.587 to 72.626 on cifar100; two
 picks, or mutants of the best three archs, did no better (``reports/search_tuning.md``).
 
+Options (off by default; ``reports/predictor_ablation.md`` measures them):
+
+* ``acquisition``: how the predicted-best infill picks are ranked. ``"mean"`` (default): the
+  predicted score. With an ensemble predictor (``EnsemblePredictor``, e.g.
+  ``predictor_settings={"clf": {"members": 5}}``), ``"ucb"`` ranks by mean + ``kappa`` * std
+  of the members' standardised scores, and ``"thompson"`` by one independent normal draw
+  per arch with that mean and std (from the run's rng).
+* ``dedup``: what counts as a duplicate that is never proposed again. ``"canonical"``
+  (default): the space's canonical hash. ``"function"`` (cell spaces): cells with the same
+  effective ops (``ecgnas.spaces.cell.effective_ops``: every dead edge set to ``none``)
+  compute the same function, so once one is evaluated or proposed, the others are not.
+
 Defaults: population 20, ``n_init`` 20, 120 offspring per generation, ``t_gap`` 4,
 ``n_infill`` 10 (2 of them exploration, 1 coverage), binary tournaments, crossover and
 mutation probabilities 0.5. The evolution rng, the initial sample and the predictor seed all derive
@@ -52,10 +64,16 @@ from typing import Any
 import numpy as np
 
 from ecgnas.errors import ConfigError
+from ecgnas.predictor.base import EnsemblePredictor
 from ecgnas.search.base import History, draw_new
 from ecgnas.search.baselines import PredictorGuided
 from ecgnas.spaces.base import Arch, SearchSpace
-from ecgnas.spaces.cell import N_EDGES, CellSpace
+from ecgnas.spaces.cell import N_EDGES, CellSpace, effective_ops
+
+#: how infill picks are ranked (see the module docstring)
+ACQUISITIONS: tuple[str, ...] = ("mean", "ucb", "thompson")
+#: what counts as a duplicate (see the module docstring)
+DEDUPS: tuple[str, ...] = ("canonical", "function")
 
 
 @dataclass(frozen=True)
@@ -76,6 +94,9 @@ class DCLENASSettings:
     p_mutation: float = 0.5
     predictor: str = "dcl"
     predictor_settings: dict[str, Any] = field(default_factory=dict)
+    acquisition: str = "mean"
+    kappa: float = 1.0
+    dedup: str = "canonical"
 
     def __post_init__(self) -> None:
         for name in ("population", "n_init", "offspring", "t_gap", "n_infill", "tournament"):
@@ -97,6 +118,12 @@ class DCLENASSettings:
         for name in ("p_crossover", "p_mutation"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"DCL-ENAS {name} must lie in [0, 1], got {getattr(self, name)}")
+        if self.acquisition not in ACQUISITIONS:
+            raise ConfigError(
+                f"DCL-ENAS acquisition must be one of {ACQUISITIONS}, not {self.acquisition!r}"
+            )
+        if self.dedup not in DEDUPS:
+            raise ConfigError(f"DCL-ENAS dedup must be one of {DEDUPS}, not {self.dedup!r}")
 
 
 class DCLENAS(PredictorGuided):
@@ -110,6 +137,29 @@ class DCLENAS(PredictorGuided):
     def start(self, space: SearchSpace, seed: int) -> None:
         super().start(space, seed)
         self._population: list[Arch] = []
+        self._done: tuple[int, set[str]] = (0, set())
+        if self.config.acquisition != "mean" and not isinstance(self._predictor, EnsemblePredictor):
+            raise ConfigError(
+                f"DCL-ENAS acquisition {self.config.acquisition!r} needs an ensemble predictor "
+                "(one with score_members)"
+            )
+
+    def _key(self, arch: Arch) -> str:
+        """The duplicate key of ``arch``: its canonical hash, or (``dedup="function"``, cell
+        spaces) the canonical hash of its effective cell."""
+        space = self._space
+        assert space is not None
+        if self.config.dedup == "function" and isinstance(space, CellSpace):
+            return space.canonical(space.make(effective_ops(arch.ops, space.none_index)))
+        return space.canonical(arch)
+
+    def _seen(self, key: str, history: History) -> bool:
+        """Whether an evaluated arch has the duplicate key ``key`` (see ``_key``)."""
+        if self.config.dedup == "canonical":
+            return history.seen(key)
+        if self._done[0] != len(history):
+            self._done = (len(history), {self._key(a) for a in history.archs()})
+        return key in self._done[1]
 
     # --- ask/tell ---------------------------------------------------------------------------
     def ask(self, history: History) -> list[Arch]:
@@ -128,14 +178,14 @@ class DCLENAS(PredictorGuided):
         fitness = predictor.score(population)
         pool: dict[str, tuple[Arch, float]] = {}
         for arch, fit in zip(population, fitness):
-            pool[space.canonical(arch)] = (arch, float(fit))
+            pool[self._key(arch)] = (arch, float(fit))
         for _ in range(cfg.t_gap):
             children = self._offspring(population, fitness, history)
             if not children:
                 break
             child_fit = predictor.score(children)
             for arch, fit in zip(children, child_fit):
-                pool[space.canonical(arch)] = (arch, float(fit))
+                pool[self._key(arch)] = (arch, float(fit))
             merged = population + children
             merged_fit = np.concatenate([fitness, child_fit])
             keep = np.argsort(-merged_fit, kind="stable")[: cfg.population]
@@ -143,19 +193,36 @@ class DCLENAS(PredictorGuided):
             fitness = merged_fit[keep]
         self._population = population
 
-        open_ = [(a, f) for key, (a, f) in pool.items() if not history.seen(key)]
+        open_ = [(a, f) for key, (a, f) in pool.items() if not self._seen(key, history)]
         if not open_:
             return self._fallback(history)
-        open_fit = np.array([f for _, f in open_], dtype=np.float64)
         n_cover = cfg.n_cover if isinstance(space, CellSpace) else 0  # cell spaces only
-        order = np.argsort(-open_fit, kind="stable")[: cfg.n_infill - cfg.n_explore - n_cover]
-        chosen = [open_[int(i)][0] for i in order]
-        taken = {space.canonical(a) for a in chosen}
+        order = self._rank([a for a, _ in open_], np.array([f for _, f in open_]))
+        chosen = [open_[int(i)][0] for i in order[: cfg.n_infill - cfg.n_explore - n_cover]]
+        taken = {self._key(a) for a in chosen}
         if n_cover:
             chosen += self._cover(history, taken)
         if cfg.n_explore:
             chosen += self._explore(history, taken)
         return chosen
+
+    def _rank(self, archs: list[Arch], predicted: np.ndarray) -> np.ndarray:
+        """Indices of ``archs`` best first by the acquisition (``predicted``: their scores).
+
+        ``"ucb"`` and ``"thompson"`` standardise each member's scores over ``archs`` (a
+        ranking head's scale is arbitrary), then take the mean ``mu`` and std ``sd`` across
+        members: ``mu + kappa * sd``, or one draw from ``N(mu, sd^2)`` per arch.
+        """
+        cfg, rng, predictor = self.config, self._rng, self._predictor
+        if cfg.acquisition == "mean":
+            return np.argsort(-predicted, kind="stable")
+        assert rng is not None and isinstance(predictor, EnsemblePredictor)  # start() checks
+        members = predictor.score_members(archs)
+        spread = members.std(axis=1, keepdims=True)
+        z = (members - members.mean(axis=1, keepdims=True)) / np.where(spread > 0, spread, 1.0)
+        mu, sd = z.mean(axis=0), z.std(axis=0)
+        value = mu + cfg.kappa * sd if cfg.acquisition == "ucb" else rng.normal(mu, sd)
+        return np.argsort(-value, kind="stable")
 
     def _explore(self, history: History, taken: set[str]) -> list[Arch]:
         """The ``n_explore`` best-predicted of ``explore_pool`` fresh random archs.
@@ -170,8 +237,8 @@ class DCLENAS(PredictorGuided):
             arch = draw_new(space, rng, history)
             if arch is None:
                 break
-            key = space.canonical(arch)
-            if key not in taken:
+            key = self._key(arch)
+            if key not in taken and not self._seen(key, history):
                 taken.add(key)
                 fresh.append(arch)
         if not fresh:
@@ -201,8 +268,8 @@ class DCLENAS(PredictorGuided):
                     child_ops = list(parent.arch.ops)
                     child_ops[edge] = op
                     child = space.make(child_ops)
-                    key = space.canonical(child)
-                    if key in keys or history.seen(key):
+                    key = self._key(child)
+                    if key in keys or self._seen(key, history):
                         continue
                     keys.add(key)
                     cands.append((int(counts[edge, op]), edge, op, child))
@@ -217,7 +284,7 @@ class DCLENAS(PredictorGuided):
             if (edge, op) in pairs:
                 continue
             pairs.add((edge, op))
-            taken.add(space.canonical(child))
+            taken.add(self._key(child))
             picks.append(child)
             if len(picks) == cfg.n_cover:
                 break
@@ -234,9 +301,9 @@ class DCLENAS(PredictorGuided):
         self, population: list[Arch], fitness: np.ndarray, history: History
     ) -> list[Arch]:
         """Up to ``offspring`` children new to the population, each other and the history."""
-        space, rng, cfg = self._space, self._rng, self.config
+        space, rng, cfg, key_of = self._space, self._rng, self.config, self._key
         assert space is not None and rng is not None
-        taken = {space.canonical(a) for a in population}
+        taken = {key_of(a) for a in population}
         children: list[Arch] = []
         for _ in range(cfg.offspring * 20):
             if len(children) >= cfg.offspring:
@@ -244,11 +311,11 @@ class DCLENAS(PredictorGuided):
             a = population[self._tournament(fitness)]
             b = population[self._tournament(fitness)]
             child = space.crossover(a, b, rng) if rng.random() < cfg.p_crossover else a
-            key = space.canonical(child)
-            if key in (space.canonical(a), space.canonical(b)) or rng.random() < cfg.p_mutation:
+            key = key_of(child)
+            if key in (key_of(a), key_of(b)) or rng.random() < cfg.p_mutation:
                 child = space.mutate(child, rng)
-                key = space.canonical(child)
-            if key in taken or history.seen(key):
+                key = key_of(child)
+            if key in taken or self._seen(key, history):
                 continue
             taken.add(key)
             children.append(child)

@@ -49,3 +49,22 @@ def test_nb101_report_says_seed0_test_and_pool(tmp_path: Path) -> None:
     assert payload["meta"]["signal"] == "test_acc_108_seed0"
     assert "seed-0 test" in payload["meta"]["signal_note"]
     assert paths["png"].name == "predictor_nb101.png"
+
+
+def test_report_targets_and_pairs_dcl_eff_against_dcl() -> None:
+    # dcl_eff beats dcl by 0.02 on every seed; both below the 0.80 target at 100 labels
+    records = [
+        BenchRecord(
+            v, n, s, 0.70 + 0.01 * s + (0.02 if v == "dcl_eff" else 0.0), 0.6, 0.1, 0.2, 0.1
+        )
+        for v in ("dcl", "dcl_eff")
+        for n in (50, 100)
+        for s in range(3)
+    ]
+    config = PredictorBenchConfig(variants=("dcl", "dcl_eff"), seeds=(0, 1, 2), labels=(50, 100))
+    md = markdown(config, records, META)
+    assert "## Targets (Kendall tau of `dcl_eff`)" in md
+    assert "- 100 labels: 0.730 (target 0.80): NOT met" in md
+    assert "## Paired: `dcl_eff` − `dcl` (Kendall tau)" in md
+    assert "| 100 | 0.020 ± 0.000 | 3/3 |" in md
+    assert "`gin_mse`" not in md

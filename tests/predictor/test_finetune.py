@@ -84,3 +84,44 @@ def test_only_the_order_of_scores_matters_for_ranking_variants(toy, tiny_encoder
     b = make_predictor("dcl", space, seed=0, pretrained=tiny_encoder)
     b.fit(few, np.exp(score[lab[:40]]))  # same order, different values
     assert a.score(probe).tobytes() == b.score(probe).tobytes()
+
+
+def test_effective_cells_share_one_score(toy, tiny_encoder) -> None:
+    """Cells differing only on a dead edge compute one function: with ``effective`` they get
+    one score, without it (the default) the encoder sees two graphs."""
+    space, archs, score, lab, _ = toy
+    a = space.make((0, 3, 2, 3, 0, 3))  # node 1 receives nothing, so edge 1->2 is dead
+    b = space.make((0, 3, 1, 3, 0, 3))
+    few = [archs[i] for i in lab[:30]]
+    scores = {}
+    for effective in (False, True):
+        p = make_predictor(
+            "dcl", space, seed=0, pretrained=tiny_encoder, clf={"effective": effective}
+        )
+        p.fit(few, score[lab[:30]])
+        scores[effective] = p.score([a, b])
+    assert scores[True][0] == scores[True][1]
+    assert scores[False][0] != scores[False][1]
+
+
+def test_ensemble_members_spread_and_mean(toy, tiny_encoder) -> None:
+    space, archs, score, lab, test = toy
+    p = make_predictor("dcl", space, seed=0, pretrained=tiny_encoder, clf={"members": 3})
+    p.fit([archs[i] for i in lab[:30]], score[lab[:30]])
+    probe = [archs[i] for i in test[:50]]
+    members = p.score_members(probe)
+    assert members.shape == (3, 50) and members.dtype == np.float64
+    np.testing.assert_allclose(members.mean(axis=0), p.score(probe), rtol=1e-12)
+    assert members.std(axis=0).min() > 0  # independently initialised heads disagree
+    assert p.score_members([]).shape == (3, 0)
+
+
+def test_listmle_head_learns_the_order(toy, tiny_encoder) -> None:
+    predictor = make_predictor(
+        "dcl",
+        toy[0],
+        seed=0,
+        pretrained=tiny_encoder,
+        clf={"loss": "listmle", "encoder_lr_scale": 1.0},
+    )
+    assert _tau(predictor, toy) > 0.85

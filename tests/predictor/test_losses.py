@@ -7,7 +7,12 @@ import math
 import pytest
 import torch
 
-from ecgnas.predictor.losses import cross_view_nce, multi_positive_nce, pairwise_logistic
+from ecgnas.predictor.losses import (
+    cross_view_nce,
+    list_mle,
+    multi_positive_nce,
+    pairwise_logistic,
+)
 
 
 def test_nt_xent_one_pair_by_hand() -> None:
@@ -80,3 +85,21 @@ def test_pairwise_logistic_ties_and_order() -> None:
     # a correct order scores lower than the reverse order
     t = torch.arange(5.0)
     assert float(pairwise_logistic(t, t)) < float(pairwise_logistic(-t, t))
+
+
+def test_list_mle_by_hand() -> None:
+    # Target order: item 1 (best), item 2, item 0. Scores f = (0, 1, 2) in that order are
+    # 1, 2, 0: terms log(e^1 + e^2 + e^0) - 1, log(e^2 + e^0) - 2, log(e^0) - 0; mean of 3.
+    pred = torch.tensor([0.0, 1.0, 2.0])
+    target = torch.tensor([0.1, 0.9, 0.5])
+    expected = (math.log(math.e + math.e**2 + 1) - 1 + math.log(math.e**2 + 1) - 2 + 0.0) / 3
+    assert float(list_mle(pred, target)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_list_mle_prefers_the_true_order_and_ignores_target_scale() -> None:
+    target = torch.tensor([3.0, 1.0, 2.0, 0.0])
+    right = torch.tensor([3.0, 1.0, 2.0, 0.0])
+    wrong = torch.tensor([0.0, 2.0, 1.0, 3.0])
+    assert float(list_mle(right, target)) < float(list_mle(wrong, target))
+    assert float(list_mle(right, target)) == float(list_mle(right, torch.exp(target)))
+    assert float(list_mle(torch.tensor([5.0]), torch.tensor([1.0]))) == 0.0

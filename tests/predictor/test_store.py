@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from ecgnas.predictor.encoder import ArchTensors, EncoderSettings
-from ecgnas.predictor.pretrain import CLPSettings, pretrain, pretrain_pool
+from ecgnas.predictor.pretrain import CLPSettings, positive_views, pretrain, pretrain_pool
 from ecgnas.predictor.store import (
     EncoderStore,
     entry_key,
@@ -47,6 +47,26 @@ def test_pool_is_seeded_and_distinct(space: NB201Space) -> None:
     assert len(a) == 96 and len({x.key() for x in a}) == 96
     # a pool as large as the space is the whole space
     assert len(pretrain_pool(space, DEFAULT_CLP, seed=0)) == 15_625
+
+
+def test_effective_pool_and_views_hold_each_function_once(space: NB201Space) -> None:
+    from dataclasses import replace
+
+    from ecgnas.spaces.cell import effective_ops
+
+    settings = replace(DEFAULT_CLP, effective=True)
+    pool = pretrain_pool(space, settings, seed=0)
+    assert len(pool) == 9_445  # the distinct functions of NB201's 15,625 cells
+    assert len(set(pool)) == len(pool)
+    assert all(effective_ops(a.ops) == a.ops for a in pool)
+    few = pool[:300]
+    views = positive_views(space, few, space.path_encoding(few), 8, seed=0, effective=True)
+    assert all(effective_ops(v.ops) == v.ops for v in views)
+    assert sum(v != a for v, a in zip(views, few)) >= 295  # the anchor only when forced
+    # the default (False) is left out of the JSON, so older cache keys stay valid
+    assert "effective" not in DEFAULT_CLP.to_json()
+    assert CLPSettings.from_json(settings.to_json()) == settings
+    assert entry_key("nb201", settings, 0) != entry_key("nb201", DEFAULT_CLP, 0)
 
 
 def test_pretraining_is_reproducible_from_a_seed(space: NB201Space) -> None:

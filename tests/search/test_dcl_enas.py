@@ -13,6 +13,7 @@ from ecgnas.search import (
     make_strategy,
     run_search,
 )
+from ecgnas.spaces.cell import effective_ops
 from ecgnas.testing import ToyEvaluator, ridge_factory, toy_space
 
 from .helpers import FAST, strategy
@@ -63,3 +64,87 @@ def test_dcl_enas_coverage_picks_try_the_least_tried_op_next_to_the_incumbent() 
     assert not any(history.seen(k) for k in keys)
     with pytest.raises(ConfigError):
         make_strategy("dcl_enas", n_infill=5, n_explore=2, n_cover=3)
+
+
+class _TwoHeads:
+    """A fake ensemble predictor: member scores fixed per arch (by its first op)."""
+
+    def __init__(self, table: dict[int, tuple[float, float]]) -> None:
+        self.table = table
+
+    def fit(self, archs, scores) -> None:  # noqa: ANN001 (the Predictor protocol)
+        pass
+
+    def score_members(self, archs) -> np.ndarray:  # noqa: ANN001
+        return np.array([self.table[a.ops[0]] for a in archs], dtype=np.float64).T.reshape(2, -1)
+
+    def score(self, archs) -> np.ndarray:  # noqa: ANN001
+        return self.score_members(archs).mean(axis=0)
+
+
+def test_ucb_ranks_by_mean_plus_spread_of_standardised_members() -> None:
+    # Members (0, 1, 2) and (0, 1, -2) over three archs: standardised, the means are
+    # -0.48, 0.54, -0.06 and the spreads 0.74, 0.53, 1.28, so the mean ranks arch 1 first
+    # and mean + 1 * spread (0.27, 1.07, 1.22) ranks arch 2 first.
+    space = toy_space(3)
+    archs = [space.make((k, 1, 1, 1, 1, 1)) for k in range(3)]
+    fake = _TwoHeads({0: (0.0, 0.0), 1: (1.0, 1.0), 2: (2.0, -2.0)})
+    ranks = {}
+    for acquisition in ("mean", "ucb"):
+        s = make_strategy(
+            "dcl_enas", predictor_factory=lambda sp, seed: fake, acquisition=acquisition
+        )
+        s.start(space, seed=0)
+        ranks[acquisition] = s._rank(archs, fake.score(archs)).tolist()
+    assert ranks["mean"] == [1, 0, 2]  # the raw means 0, 1, 0 (ties: by position)
+    assert ranks["ucb"] == [2, 1, 0]
+
+
+def test_thompson_draws_are_seeded_permutations() -> None:
+    space = toy_space(3)
+    archs = [space.make((k, 1, 1, 1, 1, 1)) for k in range(3)]
+    fake = _TwoHeads({0: (0.0, 0.0), 1: (1.0, 1.0), 2: (2.0, -2.0)})
+    orders = []
+    for _ in range(2):
+        s = make_strategy(
+            "dcl_enas", predictor_factory=lambda sp, seed: fake, acquisition="thompson"
+        )
+        s.start(space, seed=3)
+        orders.append([s._rank(archs, fake.score(archs)).tolist() for _ in range(20)])
+    assert orders[0] == orders[1]
+    assert all(sorted(o) == [0, 1, 2] for o in orders[0])
+    assert len({tuple(o) for o in orders[0]}) > 1  # the draws vary from call to call
+
+
+def test_acquisition_needs_an_ensemble_predictor() -> None:
+    s = make_strategy("dcl_enas", predictor_factory=ridge_factory, acquisition="ucb")
+    with pytest.raises(ConfigError, match="ensemble"):
+        s.start(toy_space(3), seed=0)
+    with pytest.raises(ConfigError):
+        make_strategy("dcl_enas", acquisition="best")
+    with pytest.raises(ConfigError):
+        make_strategy("dcl_enas", dedup="exact")
+
+
+def test_function_dedup_never_proposes_a_cell_computing_an_evaluated_function() -> None:
+    space = toy_space(3)  # op 0 is none
+    s = strategy("dcl_enas", dedup="function")
+    s.start(space, seed=0)
+    history = History()
+    rng = np.random.default_rng(1)
+    while len(history) < 12:
+        arch = space.make([int(o) for o in rng.integers(0, 3, 6)])
+        if not history.seen(space.canonical(arch)):
+            history.add(Observation(arch, space.canonical(arch), float(len(history)), 1.0))
+    evaluated = {effective_ops(a.ops) for a in history.archs()}
+    dead = space.make((0, 1, 2, 1, 1, 1))  # node 1 receives nothing: edges 1->2, 1->3 dead
+    twin = space.make((0, 1, 1, 1, 2, 1))
+    assert s._key(dead) == s._key(twin) != space.canonical(dead)
+    for _ in range(3):
+        batch = s.ask(history)
+        functions = [effective_ops(a.ops) for a in batch]
+        assert len(set(functions)) == len(batch) == FAST["dcl_enas"]["n_infill"]
+        assert not evaluated & set(functions)
+        for arch in batch:
+            history.add(Observation(arch, space.canonical(arch), 0.0, 1.0))
+        evaluated |= set(functions)
