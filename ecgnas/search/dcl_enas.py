@@ -225,13 +225,13 @@ class DCLENAS(PredictorGuided):
         return np.argsort(-value, kind="stable")
 
     def _explore(self, history: History, taken: set[str]) -> list[Arch]:
-        """The ``n_explore`` best-predicted of ``explore_pool`` fresh random archs.
+        """The ``n_explore`` first, by ``_explore_order``, of ``explore_pool`` fresh random archs.
 
         A small screen keeps these picks close to random: they test regions the evolved
         population has left, which a predictor trained only on its own picks cannot rank.
         """
-        space, rng, predictor, cfg = self._space, self._rng, self._predictor, self.config
-        assert space is not None and rng is not None and predictor is not None
+        space, rng, cfg = self._space, self._rng, self.config
+        assert space is not None and rng is not None
         fresh: list[Arch] = []
         for _ in range(cfg.explore_pool):
             arch = draw_new(space, rng, history)
@@ -243,8 +243,12 @@ class DCLENAS(PredictorGuided):
                 fresh.append(arch)
         if not fresh:
             return []
-        best = np.argsort(-predictor.score(fresh), kind="stable")[: cfg.n_explore]
-        return [fresh[int(i)] for i in best]
+        return [fresh[int(i)] for i in self._explore_order(fresh)[: cfg.n_explore]]
+
+    def _explore_order(self, fresh: list[Arch]) -> np.ndarray:
+        """Indices of the fresh archs, best first: by predicted score."""
+        assert self._predictor is not None
+        return np.argsort(-self._predictor.score(fresh), kind="stable")
 
     def _cover(self, history: History, taken: set[str]) -> list[Arch]:
         """``n_cover`` one-edge mutants of the ``cover_parents`` best evaluated archs, each

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ecgnas.errors import ConfigError
-from ecgnas.search.base import History, draw_new
+from ecgnas.search.base import History
 from ecgnas.search.dcl_enas import DCLENAS, DCLENASSettings
 from ecgnas.search.pareto import CostFunction, crowded_order, greedy_hv_selection
 from ecgnas.spaces.base import Arch
@@ -182,21 +182,8 @@ class DCLMO(DCLENAS):
                         break
         return picks
 
-    def _explore(self, history: History, taken: set[str]) -> list[Arch]:
-        """The ``n_explore`` first in the crowded order of ``explore_pool`` fresh random archs
-        on (predicted signal, cost): lightly screened picks spread over the cost range."""
-        space, rng, predictor, cfg = self._space, self._rng, self._predictor, self.config
-        assert space is not None and rng is not None and predictor is not None
-        fresh: list[Arch] = []
-        for _ in range(cfg.explore_pool):
-            arch = draw_new(space, rng, history)
-            if arch is None:
-                break
-            key = space.canonical(arch)
-            if key not in taken:
-                taken.add(key)
-                fresh.append(arch)
-        if not fresh:
-            return []
-        order = crowded_order(self._points(predictor.score(fresh), fresh))[: cfg.n_explore]
-        return [fresh[int(i)] for i in order]
+    def _explore_order(self, fresh: list[Arch]) -> np.ndarray:
+        """The crowded order of the fresh archs on (predicted signal, cost): lightly screened
+        exploration picks spread over the cost range."""
+        assert self._predictor is not None
+        return crowded_order(self._points(self._predictor.score(fresh), fresh))
