@@ -10,7 +10,7 @@ import json
 import math
 import sys
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -214,13 +214,15 @@ def test_only_scores_the_named_sample_indices(
     scored: list[tuple[int, str]] = []
     archs = list(script.sample_archs(6))
 
-    def fake_score(arch: Any, fidelity: Any, seed: int, beats: Any) -> Any:
+    def fake_row(arch: Any, fidelity: str, seed: int, beats: Any) -> dict[str, Any]:
         scored.append((seed, arch.key()))
-        f1 = {"N": 0.9, "S": 0.1, "V": 0.5, "F": float("nan")}
-        return SimpleNamespace(score=0.5 + seed / 10, per_class_f1=lambda: f1)
+        f1 = {"N": 0.9, "S": 0.1, "V": 0.5, "F": None}
+        signals = {name: 0.5 + seed / 10 for name in SIGNALS}
+        return _row(
+            arch.key(), fidelity, seed, 0.5 + seed / 10, f1=f1, signals=signals, seconds=1.0
+        )
 
-    monkeypatch.setattr(script, "score", fake_score)
-    monkeypatch.setattr(script, "cv_signals", lambda cv: {s: cv.score for s in SIGNALS})
+    monkeypatch.setattr(script, "scored_row", fake_row)
     monkeypatch.setattr(script, "BeatCache", lambda: None)
     argv = ["run", "--fidelity", "full", "--archs", "6", "--only", "4", "1", "--seeds", "1", "2"]
     out = tmp_path / "reports"
@@ -229,7 +231,8 @@ def test_only_scores_the_named_sample_indices(
     assert [(seed, keys[k]) for seed, k in scored] == [(1, 1), (1, 4), (2, 1), (2, 4)]
     rows = [json.loads(line) for line in (out / script.RUNS_FILE).read_text().splitlines()]
     assert [(r["seed"], r["index"]) for r in rows] == [(1, 1), (1, 4), (2, 1), (2, 4)]
-    assert all(r["f1"]["F"] is None and r["macro_f1"] == 0.5 + r["seed"] / 10 for r in rows)
+    assert all(r["macro_f1"] == 0.5 + r["seed"] / 10 for r in rows)
+    assert all(r["fidelity_settings"] == script.FIDELITIES["full"].to_json() for r in rows)
     scored.clear()
     script.main([*argv, "--out", str(out)])
     assert scored == []

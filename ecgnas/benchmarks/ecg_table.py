@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -117,7 +116,7 @@ def build_table(
     Rows already in ``path`` must have been made at the same fidelity (``ConfigError``), or
     at one that trains alike and reports another signal: those are rescored (the file is
     rewritten, so no other process may be extending it then)."""
-    from ecgnas.classifier.proxy import BeatCache, cv_signals, get_fidelity, score
+    from ecgnas.classifier.proxy import BeatCache, get_fidelity, scored_row
 
     fid = get_fidelity(fidelity)
     index, count = shard
@@ -126,7 +125,6 @@ def build_table(
     file = Path(path)
     file.parent.mkdir(parents=True, exist_ok=True)
     cache = BeatCache(data_dir, cache_dir)
-    space = ECGJointSpace()
     existing = read_rows(file) if file.exists() else []
     other = {r["fidelity"] for r in existing} - {fidelity}
     if any(not trains_alike(name, fid) for name in other):
@@ -139,24 +137,7 @@ def build_table(
     for i, arch in enumerate(table_archs(n_archs, seed)):
         if i % count != index or arch.key() in finished:
             continue
-        t0, c0 = time.perf_counter(), time.process_time()
-        cv = score(arch, fid, train_seed, beats=cache)
-        signals = cv_signals(cv)
-        row = {
-            "arch": arch.key(),
-            "ops": list(arch.ops),
-            "index": i,
-            "fidelity": fidelity,
-            "seed": train_seed,
-            "score": signals[fid.signal],
-            "signal": fid.signal,
-            "signals": signals,
-            "macro_f1": cv.score,
-            "f1": {k: (None if np.isnan(v) else float(v)) for k, v in cv.per_class_f1().items()},
-            "seconds": time.perf_counter() - t0,
-            "cpu_seconds": time.process_time() - c0,
-            "values": space.values(arch),
-        }
+        row = {"index": i} | scored_row(arch, fidelity, train_seed, beats=cache)
         with file.open("a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
         done += 1

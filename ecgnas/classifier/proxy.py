@@ -254,6 +254,37 @@ def score(
     )
 
 
+def scored_row(
+    arch: Arch, fidelity: str, seed: int = 0, *, beats: BeatCache | None = None
+) -> dict[str, Any]:
+    """One JSON row of ``arch`` scored at the named ``fidelity`` under training seed ``seed``:
+    its score (the fidelity's signal), every signal, macro-F1 and per-class F1 (``None``
+    where a class has no beats), wall and CPU seconds, and the joint-space values of an
+    ``ecgjoint`` arch. The row format of the ECG table and the proxy and shortlist runs."""
+    fid = get_fidelity(fidelity)
+    t0, c0 = time.perf_counter(), time.process_time()
+    cv = score(arch, fid, seed, beats=beats)
+    signals = cv_signals(cv)
+    row: dict[str, Any] = {
+        "arch": arch.key(),
+        "ops": list(arch.ops),
+        "fidelity": fidelity,
+        "seed": seed,
+        "score": signals[fid.signal],
+        "signal": fid.signal,
+        "signals": signals,
+        "macro_f1": cv.score,
+        "f1": {k: (None if np.isnan(v) else float(v)) for k, v in cv.per_class_f1().items()},
+        "seconds": time.perf_counter() - t0,
+        "cpu_seconds": time.process_time() - c0,
+    }
+    if arch.space == "ecgjoint":
+        from ecgnas.spaces.ecgjoint import ECGJointSpace
+
+        row["values"] = ECGJointSpace().values(arch)
+    return row
+
+
 class CVEvaluator:
     """``evaluate(arch)``: DS1-CV pooled macro-F1 of ``arch`` at a fidelity (kind ``mitbih_cv``).
 
