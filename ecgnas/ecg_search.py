@@ -115,6 +115,18 @@ class ECGSearchSettings:
             return PROXY
         return None
 
+    def signal_name(self, short: bool = False) -> str:
+        """What the run's scores are: "DS1-CV <measure>" (the fidelity's signal, e.g.
+        balanced accuracy) for a DS1 cross-validation search, "DS1-val macro-F1" for the
+        holdout proxy; ``short``: the measure alone."""
+        fidelity = self.cv_fidelity()
+        if fidelity is None:
+            return "macro-F1" if short else "DS1-val macro-F1"
+        from ecgnas.classifier.proxy import SIGNAL_NAMES, Fidelity, get_fidelity
+
+        fid = get_fidelity(fidelity) if isinstance(fidelity, str) else Fidelity.from_json(fidelity)
+        return SIGNAL_NAMES[fid.signal] if short else f"DS1-CV {SIGNAL_NAMES[fid.signal]}"
+
     def budget(self) -> Budget:
         return Budget.device_days(self.gpu_days, self.devices, self.max_evals)
 
@@ -225,7 +237,13 @@ def _evaluator(
     space = get_space(settings.space)
     fidelity = settings.cv_fidelity()
     if fidelity is not None:
-        from ecgnas.classifier.proxy import BeatCache, CVEvaluator, cv_spec, get_fidelity
+        from ecgnas.classifier.proxy import (
+            SIGNAL_NAMES,
+            BeatCache,
+            CVEvaluator,
+            cv_spec,
+            get_fidelity,
+        )
         from ecgnas.data.splits import DS1
 
         if records is not None:
@@ -241,7 +259,7 @@ def _evaluator(
             space, fid, seed=settings.seed, device=device, beats=BeatCache(data_dir, cache_dir)
         )
         described = {
-            "signal": "DS1-CV pooled macro-F1 (N,S,V,F)",
+            "signal": f"DS1-CV pooled {SIGNAL_NAMES[fid.signal]} (N,S,V,F)",
             "fidelity": fidelity,
             "fidelity_settings": fid.to_json(),
             "records": list(DS1),
@@ -326,7 +344,7 @@ def write_run_report(
     top = [evals[int(i)] for i in order]
     spent = result.seconds_spent
     cv = "fidelity" in data
-    signal = "DS1-CV macro-F1" if cv else "DS1-val macro-F1"
+    signal = settings.signal_name()
     prefix = "cv_f1_" if cv else "val_f1_"
     payload = {
         "best": {
@@ -356,7 +374,7 @@ def write_run_report(
     lines = [
         f"# ECG search: {settings.space} / {settings.method} (seed {settings.seed})",
         "",
-        _signal_note(data),
+        _signal_note(data, settings.signal_name(short=True)),
         "",
         f"- evaluations: {len(evals)}; stop: {result.stop_reason}",
         f"- device time: {spent:.0f} s = {payload['device_days']:.4f} device-days "
@@ -420,10 +438,10 @@ def arch_from_run(run_dir: str | os.PathLike[str]) -> Arch:
     return arch
 
 
-def _signal_note(data: dict[str, Any]) -> str:
+def _signal_note(data: dict[str, Any], measure: str) -> str:
     if "fidelity" in data:
         return (
-            "All scores are **DS1 cross-validation** macro-F1 over N, S, V, F (pooled "
+            f"All scores are **DS1 cross-validation** {measure} over N, S, V, F (pooled "
             f"out-of-fold predictions over the DS1 records, fidelity `{data['fidelity']}`). "
             "No DS2 record was read."
         )

@@ -162,6 +162,7 @@ def test_the_joint_space_searches_by_ds1_cross_validation(
 
     torch.set_num_threads(1)
     tiny = {"folds": 2, "epochs": 1, "max_majority": 200, "val_majority": 300, "width_divisor": 4}
+    tiny["signal"] = "balanced_accuracy"  # scores and reports name the fidelity's signal
     settings = ECGSearchSettings(
         gpu_days=1.0,
         max_evals=2,
@@ -177,8 +178,13 @@ def test_the_joint_space_searches_by_ds1_cross_validation(
     result = run_ecg_search(settings, run, data_dir=real_data_dir, cache_dir=shared_cache_dir)
     assert len(result.evaluations) == 2
     assert all(e.arch.space == "ecgjoint" and 0 < e.score <= 1 for e in result.evaluations)
+    assert all(e.score == e.metrics["cv_balanced_accuracy"] for e in result.evaluations)
     saved = json.loads((run / "result.json").read_text())
-    assert saved["score_name"] == "DS1-CV macro-F1 (N,S,V,F)"
+    assert saved["score_name"] == "DS1-CV balanced accuracy (N,S,V,F)"
+    assert (
+        "DS1 cross-validation** balanced accuracy over N, S, V, F"
+        in (run / "report.md").read_text()
+    )
     assert saved["data"]["fidelity_settings"]["width_divisor"] == 4
     assert "DS1 cross-validation" in (run / "report.md").read_text()
     with pytest.raises(ConfigError, match="scores all DS1 records"):

@@ -43,6 +43,14 @@ noisiest class); the mean one-vs-rest ROC AUC of the calibrated probabilities ov
 classes; the mean per-class sensitivity. With ``val_majority`` the N beats scored are a
 uniform sample (F1 counts weighted up; AUC and sensitivity unweighted)."""
 
+SIGNAL_NAMES: Final = {
+    "macro_f1": "macro-F1",
+    "macro_f1_nsv": "macro-F1 over N, S, V",
+    "mean_auc": "mean one-vs-rest AUC",
+    "balanced_accuracy": "balanced accuracy",
+}
+"""How reports name each of ``SIGNALS``."""
+
 
 @dataclass(frozen=True)
 class Fidelity:
@@ -286,7 +294,8 @@ def scored_row(
 
 
 class CVEvaluator:
-    """``evaluate(arch)``: DS1-CV pooled macro-F1 of ``arch`` at a fidelity (kind ``mitbih_cv``).
+    """``evaluate(arch)``: the DS1-CV pooled signal of ``arch`` at a fidelity (its ``signal``:
+    macro-F1, balanced accuracy, ...; kind ``mitbih_cv``).
 
     ``cost_seconds`` is the measured wall time of the whole cross-validation (what a
     device-day budget counts); ``metrics`` hold the per-class F1 and the parameter count.

@@ -132,7 +132,7 @@ def search(
     cv = settings.cv_fidelity() is not None
     signal, prefix = ("DS1-CV", "cv_f1_") if cv else ("DS1-val", "val_f1_")
     typer.echo(f"evaluations: {len(result.evaluations)} ({result.stop_reason})")
-    typer.echo(f"best arch: {best.arch.key()}  {signal} macro-F1 {best.score:.4f}")
+    typer.echo(f"best arch: {best.arch.key()}  {settings.signal_name()} {best.score:.4f}")
     typer.echo(
         f"per-class {signal} F1: "
         + ", ".join(
