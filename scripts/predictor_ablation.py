@@ -21,9 +21,11 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Any
 
 import numpy as np
+
+from ecgnas.benchmarks.harness import parse_spec
+from ecgnas.errors import ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,15 +40,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cache-dir", default=None)
     parser.add_argument("--json", default=None, help="append per-seed records to this file")
     return parser
-
-
-def parse_spec(spec: str) -> tuple[str, str, dict[str, Any]]:
-    """``label=variant[:{json}]`` -> (label, variant, settings)."""
-    label, sep, rest = spec.partition("=")
-    if not sep or not label:
-        raise SystemExit(f"bad spec {spec!r}: expected label=variant[:json]")
-    variant, _, text = rest.partition(":")
-    return label, variant, json.loads(text) if text else {}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -67,7 +60,10 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(1)
     seeds = tuple(range(args.first_seed, args.first_seed + args.seeds))
-    specs = [parse_spec(s) for s in args.specs]
+    try:
+        specs = [parse_spec(s, labelled=True) for s in args.specs]
+    except ConfigError as exc:
+        raise SystemExit(f"error: {exc}") from exc
     taus: dict[str, dict[int, list[float]]] = {}
     for label, variant, settings in specs:
         config = PredictorBenchConfig(

@@ -28,6 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from ecgnas.benchmarks.harness import parse_spec
+from ecgnas.errors import ConfigError
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -40,14 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--records", default="runs/search_ablation.jsonl")
     return parser
-
-
-def _spec(text: str) -> tuple[str, str, dict[str, Any]]:
-    label, sep, rest = text.partition("=")
-    if not sep or not label:
-        raise SystemExit(f"bad spec {text!r}: expected label=method[:json]")
-    method, _, settings = rest.partition(":")
-    return label, method, json.loads(settings) if settings else {}
 
 
 def _load(path: Path) -> list[dict[str, Any]]:
@@ -69,7 +64,10 @@ def main(argv: list[str] | None = None) -> None:
     records.parent.mkdir(parents=True, exist_ok=True)
     where = {"benchmark": args.benchmark, "dataset": args.dataset, "budget": budget}
     results: dict[str, dict[int, dict[str, Any]]] = {}
-    specs = [_spec(s) for s in args.specs]
+    try:
+        specs = [parse_spec(s, labelled=True) for s in args.specs]
+    except ConfigError as exc:
+        raise SystemExit(f"error: {exc}") from exc
     for label, method, settings in specs:
         done = {
             r["seed"]: r

@@ -40,14 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
 
-    from ecgnas.benchmarks.harness import BenchmarkConfig, run_benchmark
+    from ecgnas.benchmarks.harness import BenchmarkConfig, parse_spec, run_benchmark
+    from ecgnas.errors import ConfigError
 
     budget = args.budget or (100 if args.benchmark == "nb201" else 150)
     seeds = tuple(range(args.first_seed, args.first_seed + args.seeds))
     rows = []
     for spec in args.specs:
-        method, _, text = spec.partition(":")
-        settings = json.loads(text) if text else {}
+        try:
+            _, method, settings = parse_spec(spec)
+        except ConfigError as exc:
+            raise SystemExit(f"error: {exc}") from exc
         config = BenchmarkConfig(
             args.benchmark,
             args.dataset,

@@ -5,10 +5,8 @@ answers; nothing trains."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -16,21 +14,15 @@ from typing import Any
 import numpy as np
 import pytest
 
+from ecgnas.testing import load_script
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ecg_proxy.py"
 SIGNALS = ("macro_f1", "macro_f1_nsv", "mean_auc", "balanced_accuracy")
 
 
 @pytest.fixture(scope="module")
 def script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("ecg_proxy_script", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop(spec.name, None)
-    return module
+    return load_script(SCRIPT)
 
 
 FULL = [0.40, 0.44, 0.47, 0.50, 0.52, 0.58]

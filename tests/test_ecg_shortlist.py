@@ -5,9 +5,7 @@ the ECG table."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -15,21 +13,14 @@ from typing import Any
 import pytest
 
 from ecgnas.benchmarks.ecg_table import table_archs
+from ecgnas.testing import load_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ecg_shortlist.py"
 
 
 @pytest.fixture(scope="module")
 def script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("ecg_shortlist_script", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop(spec.name, None)
-    return module
+    return load_script(SCRIPT)
 
 
 # full-recipe macro-F1 by (search rank, seed): rank 2 has the best mean, rank 1 the best seed 0

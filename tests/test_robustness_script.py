@@ -3,29 +3,21 @@ counts add up, and a small run on record 100 writes a well-formed report."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
 
+from ecgnas.testing import load_script
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ecg_robustness.py"
 
 
 @pytest.fixture(scope="module")
 def script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("ecg_robustness_script", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being built
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop(spec.name, None)
-    return module
+    return load_script(SCRIPT)
 
 
 def _ecg_like(n: int = 360 * 600) -> np.ndarray:

@@ -64,6 +64,28 @@ class Reference:
     tied_tests: tuple[float, ...] = ()
 
 
+def parse_spec(text: str, labelled: bool = False) -> tuple[str, str, dict[str, Any]]:
+    """A command-line spec of a method or predictor with settings, as the tuning and
+    ablation scripts take them: ``name[:json]`` or, ``labelled``, ``label=name[:json]``.
+    Returns (label, name, settings); the label is the name when there is none.
+    ``ConfigError`` on a missing label or settings that are not a JSON object."""
+    import json
+
+    label, name = "", text
+    if labelled:
+        label, sep, name = text.partition("=")
+        if not sep or not label:
+            raise ConfigError(f"bad spec {text!r}: expected label=name[:json]")
+    name, _, raw = name.partition(":")
+    try:
+        settings = json.loads(raw) if raw else {}
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"bad spec {text!r}: settings are not JSON ({exc})") from exc
+    if not isinstance(settings, dict):
+        raise ConfigError(f"bad spec {text!r}: settings must be a JSON object")
+    return label or name, name, settings
+
+
 def check_run_grid(
     methods: Sequence[str],
     known: Sequence[str],

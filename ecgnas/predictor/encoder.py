@@ -162,19 +162,30 @@ class GINEncoder(nn.Module):
         h = t.x
         maskf = t.mask.to(h.dtype)
         count = maskf.sum(dim=1, keepdim=True).clamp(min=1.0)
-        rows = torch.arange(h.shape[0])
-        readout = self.settings.readout
         parts: list[torch.Tensor] = []
         for conv in self.convs:
             h = conv(h, t.adj, t.mask)
-            total = (h * maskf.unsqueeze(-1)).sum(dim=1)
-            if readout != "sum":
-                parts.append(total / count)
-            if readout != "mean":
-                parts.append(total)
-            parts.append(h[rows, t.out_index])
+            parts += layer_readout(
+                h * maskf.unsqueeze(-1), count, t.out_index, self.settings.readout
+            )
         out: torch.Tensor = self.readout(torch.cat(parts, dim=1))
         return out
+
+
+def layer_readout(
+    h: torch.Tensor, count: torch.Tensor, out_index: torch.Tensor, readout: str
+) -> list[torch.Tensor]:
+    """One layer's graph readout of masked node states ``h`` ``[B, N, H]`` (padding rows
+    zero; ``count`` ``[B, 1]`` real nodes): the mean and/or sum over nodes (``readout``:
+    mean, sum or mean_sum), then the output node's state."""
+    total = h.sum(dim=1)
+    parts = []
+    if readout != "sum":
+        parts.append(total / count)
+    if readout != "mean":
+        parts.append(total)
+    parts.append(h[torch.arange(h.shape[0]), out_index])
+    return parts
 
 
 def build_encoder(n_node_types: int, settings: EncoderSettings) -> nn.Module:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ecgnas.predictor.encoder import ArchTensors, EncoderSettings
+from ecgnas.predictor.encoder import ArchTensors, EncoderSettings, layer_readout
 
 
 def flow_levels(adj: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,18 +106,12 @@ class FlowEncoder(nn.Module):
         adj_back = t.adj.transpose(1, 2)
         maskf = t.mask.to(t.x.dtype).unsqueeze(-1)
         count = maskf.sum(dim=1).clamp(min=1.0)
-        rows = torch.arange(t.x.shape[0])
         h = self.embed(t.x) * maskf
         parts: list[torch.Tensor] = []
         readout = self.settings.readout
         for fwd, bwd in zip(self.forward_sweeps, self.backward_sweeps):
             h = fwd(h, t.x, t.adj, fwd_levels)
             h = bwd(h, t.x, adj_back, bwd_levels) * maskf
-            total = h.sum(dim=1)
-            if readout != "sum":
-                parts.append(total / count)
-            if readout != "mean":
-                parts.append(total)
-            parts.append(h[rows, t.out_index])
+            parts += layer_readout(h, count, t.out_index, readout)
         out: torch.Tensor = self.readout(torch.cat(parts, dim=1))
         return out

@@ -272,3 +272,25 @@ def test_found_best_counts_every_arch_tied_on_the_top_signal(nasbench_dir: Path)
     assert first_found(evaluations(other, twin), reference) == 2  # the tied twin counts
     assert first_found(evaluations(other, [3, 3, 2, 1, 2, 3]), reference) == 2
     assert first_found(evaluations(other), reference) is None
+
+
+def test_parse_spec() -> None:
+    from ecgnas.benchmarks.harness import parse_spec
+
+    assert parse_spec("rea") == ("rea", "rea", {})
+    assert parse_spec('dcl_enas:{"dedup":"function"}') == (
+        "dcl_enas",
+        "dcl_enas",
+        {"dedup": "function"},
+    )
+    assert parse_spec('eff=dcl:{"clf":{"effective":true}}', labelled=True) == (
+        "eff",
+        "dcl",
+        {"clf": {"effective": True}},
+    )
+    with pytest.raises(ConfigError, match="expected label=name"):
+        parse_spec("dcl", labelled=True)
+    with pytest.raises(ConfigError, match="not JSON"):
+        parse_spec("dcl:{oops}")
+    with pytest.raises(ConfigError, match="a JSON object"):
+        parse_spec("dcl:[1, 2]")
