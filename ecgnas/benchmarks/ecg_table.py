@@ -243,7 +243,7 @@ class ECGTableSpace:
 
 
 class ECGTableEvaluator:
-    """``evaluate(arch)``: the table's DS1-CV proxy macro-F1 in percent, its wall seconds as
+    """``evaluate(arch)``: the table's DS1-CV proxy score (its fidelity's signal) in percent, its wall seconds as
     the cost; ``metrics["test_acc"]`` repeats the score (the table has no other figure)."""
 
     def __init__(self, table: ECGTable) -> None:
@@ -251,6 +251,9 @@ class ECGTableEvaluator:
         self.space = ECGTableSpace(table.archs)
         self.dataset = "mitbih"
         self._row = {a: i for i, a in enumerate(table.archs)}
+        from ecgnas.classifier.proxy import SIGNAL_NAMES, get_fidelity
+
+        self._signal = SIGNAL_NAMES[get_fidelity(table.fidelity).signal]
 
     def evaluate(self, arch: Arch) -> Result:
         row = self._row.get(arch)
@@ -261,7 +264,7 @@ class ECGTableEvaluator:
             score=score,
             cost_seconds=float(self.table.seconds[row]),
             metrics={
-                "signal": f"DS1-CV proxy macro-F1 x 100 ({self.table.fidelity})",
+                "signal": f"DS1-CV proxy {self._signal} x 100 ({self.table.fidelity})",
                 "test_acc": score,
                 "cost_kind": "table",
             },

@@ -205,7 +205,7 @@ def _names(config: BenchmarkConfig) -> tuple[str, str, str]:
     if config.benchmark == "nb201":
         return f"NAS-Bench-201 {config.dataset}", f"NB201 {config.dataset}", "test accuracy"
     if config.benchmark == "ecg":
-        return "ECG (MIT-BIH DS1, joint space table)", "ECG table", "DS1-CV proxy macro-F1"
+        return "ECG (MIT-BIH DS1, joint space table)", "ECG table", "DS1-CV proxy score"
     return "NAS-Bench-101", "NB101", "test accuracy"
 
 

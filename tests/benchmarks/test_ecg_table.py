@@ -160,7 +160,7 @@ def test_cli_ecg_benchmark_writes_the_report(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, [*argv, "--budget", "12", "--out", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
     text = (out / "search_ecg.md").read_text()
-    assert "DS1-CV proxy macro-F1" in text and "test accuracy" not in text
+    assert "DS1-CV proxy score" in text and "test accuracy" not in text
     runs = json.loads((out / "search_ecg.json").read_text())["runs"]
     assert {r["method"] for r in runs} == {"random", "rea"} and len(runs) == 6
     assert all({"method", "seed", "final_signal", "found_best"} <= set(r) for r in runs)
