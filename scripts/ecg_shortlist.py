@@ -66,8 +66,9 @@ def run(args: argparse.Namespace, picks: list[dict[str, Any]]) -> None:
     index, count = (int(v) for v in args.shard.split("/"))
     cache = BeatCache()
     jobs = [(seed, p) for seed in args.seeds for p in picks]
+    # shards split the jobs, so no other process adds this shard's rows: read them once
+    done = {(r["arch"], r["fidelity"], r["seed"]) for r in read_rows(path)}
     for j, (seed, pick) in enumerate(jobs):
-        done = {(r["arch"], r["fidelity"], r["seed"]) for r in read_rows(path)}
         if j % count != index or (pick["arch"].key(), args.fidelity, seed) in done:
             continue
         row = {"rank": pick["rank"], "search_score": pick["score"]} | scored_row(
