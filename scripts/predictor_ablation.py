@@ -31,7 +31,7 @@ from ecgnas.errors import ConfigError
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("specs", nargs="+", help="label=variant[:{json settings}]")
-    parser.add_argument("--benchmark", default="nb201", choices=("nb201", "nb101"))
+    parser.add_argument("--benchmark", default="nb201", choices=("nb201", "nb101", "ecg"))
     parser.add_argument("--dataset", default=None)
     parser.add_argument("--labels", type=int, nargs="+", default=[50, 100])
     parser.add_argument("--seeds", type=int, default=10)

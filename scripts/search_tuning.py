@@ -1,7 +1,7 @@
 """Compare settings of one search method on a benchmark table (how the defaults were picked).
 
 Each spec is ``method`` or ``method:{json settings}``; every spec runs on the same seeds
-(paired), budget 100 on NB201 and 150 on NB101. Prints one line per spec and appends a
+(paired), budget 100 on NB201 and the ECG table and 150 on NB101. Prints one line per spec and appends a
 markdown table to ``--out`` (default ``reports/search_tuning.md``).
 
 Example::
@@ -26,7 +26,7 @@ import numpy as np
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("specs", nargs="+")
-    parser.add_argument("--benchmark", default="nb201", choices=("nb201", "nb101"))
+    parser.add_argument("--benchmark", default="nb201", choices=("nb201", "nb101", "ecg"))
     parser.add_argument("--dataset", default="cifar10")
     parser.add_argument("--seeds", type=int, default=30)
     parser.add_argument("--first-seed", type=int, default=0)
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     from ecgnas.benchmarks.harness import BenchmarkConfig, parse_spec, run_benchmark
     from ecgnas.errors import ConfigError
 
-    budget = args.budget or (100 if args.benchmark == "nb201" else 150)
+    budget = args.budget or (150 if args.benchmark == "nb101" else 100)
     seeds = tuple(range(args.first_seed, args.first_seed + args.seeds))
     rows = []
     for spec in args.specs:

@@ -204,6 +204,10 @@ class ECGTableSpace:
     def path_length(self) -> int:
         return self.joint.path_length
 
+    @property
+    def macro_sizes(self) -> tuple[int, ...]:
+        return self.joint.macro_sizes
+
     def size(self) -> int:
         return len(self.archs)
 

@@ -1,4 +1,5 @@
-"""The predictor benchmark: how well each predictor ranks NB201 or NB101 cells from few labels.
+"""The predictor benchmark: how well each predictor ranks NB201 or NB101 cells (or the ECG
+benchmark table's joint-space archs) from few labels.
 
 Protocol (``run_predictor_bench``):
 
@@ -45,17 +46,27 @@ from ecgnas.predictor.registry import PREDICTOR_NAMES, predictor_entry
 log = logging.getLogger(__name__)
 
 #: benchmarks with a complete ground truth for every arch
-PREDICTOR_BENCHMARKS: tuple[str, ...] = ("nb201", "nb101")
+PREDICTOR_BENCHMARKS: tuple[str, ...] = ("nb201", "nb101", "ecg")
 DEFAULT_LABELS: tuple[int, ...] = (20, 50, 100, 200)
 #: the dataset each benchmark uses when none is given (NB101 has one: CIFAR-10)
-DEFAULT_DATASETS: dict[str, str] = {"nb201": "cifar10-valid", "nb101": "cifar10"}
+DEFAULT_DATASETS: dict[str, str] = {
+    "nb201": "cifar10-valid",
+    "nb101": "cifar10",
+    "ecg": "mitbih-ds1cv",
+}
 #: evaluation cells per seed when ``pool`` is not given (``None``: every unlabelled cell)
-DEFAULT_POOLS: dict[str, int | None] = {"nb201": None, "nb101": 10_000}
+DEFAULT_POOLS: dict[str, int | None] = {"nb201": None, "nb101": 10_000, "ecg": None}
 NB101_SIGNAL = "test_acc_108_seed0"
 NB101_SIGNAL_NOTE = (
     "NB101 seed-0 test accuracy (108 epochs, percent); nb101.npz holds no validation "
     "accuracy, so every predictor is trained on, and this benchmark selects on / ranks by, "
     "seed-0 test accuracy (not a held-out result)"
+)
+ECG_SIGNAL = "ecg_table_score_x100"
+ECG_SIGNAL_NOTE = (
+    "the shipped ECG benchmark table (ecgnas/assets/benchmarks): each joint-space arch's "
+    "DS1 cross-validation proxy score x 100 (the fidelity the table names); no DS2 record is "
+    "read"
 )
 
 
@@ -95,7 +106,8 @@ class PredictorBenchConfig:
             get_dataset(self.dataset or default)
         elif self.dataset != default:
             raise ConfigError(
-                f"--dataset is NB201's; nb101 has one dataset ({default}), got {self.dataset!r}"
+                f"--dataset is NB201's; {self.benchmark} has one dataset ({default}), "
+                f"got {self.dataset!r}"
             )
         if self.pool is not None and self.pool < 2:
             raise ConfigError(f"--pool must be at least 2, got {self.pool}")
@@ -201,6 +213,10 @@ def bench_space(benchmark: str) -> Any:
         from ecgnas.spaces.nb101 import NB101Space
 
         return NB101Space()
+    if benchmark == "ecg":
+        from ecgnas.benchmarks.ecg_table import ECGTable, ECGTableSpace
+
+        return ECGTableSpace(ECGTable.load().archs)  # the shipped table's archs
     from ecgnas.spaces.nb201 import NB201Space
 
     return NB201Space()
@@ -214,6 +230,12 @@ def load_context(config: PredictorBenchConfig, pretrained: Any | None) -> _Conte
         t101 = NB101Table.load(config.data_dir, config.cache_dir, source="npz")
         signal = 100.0 * np.asarray(t101.test_acc[:, 0], dtype=np.float64)
         return _Context(bench_space("nb101"), t101, signal, pretrained, config)
+    if config.benchmark == "ecg":
+        from ecgnas.benchmarks.ecg_table import ECGTable, ECGTableSpace
+
+        ecg = ECGTable.load()  # the shipped table: DS1-CV proxy scores (x 100), no DS2
+        joint = ECGTableSpace(ecg.archs)
+        return _Context(joint, joint.enumerate(), 100.0 * ecg.scores, pretrained, config)
     from ecgnas.benchmarks.nb201_table import NB201Table
 
     table = NB201Table.load(config.data_dir)
@@ -258,7 +280,7 @@ def _init_worker(config: PredictorBenchConfig, signal: np.ndarray, pretrained: A
     import torch
 
     torch.set_num_threads(1)
-    if config.benchmark == "nb101":
+    if config.benchmark in ("nb101", "ecg"):
         _WORKER["ctx"] = load_context(config, pretrained)
         return
     space = bench_space(config.benchmark)
@@ -390,8 +412,8 @@ def records_to_json(records: Sequence[BenchRecord]) -> list[dict[str, Any]]:
 
 def report_stem(config: PredictorBenchConfig) -> str:
     """``predictor_nb201_<dataset>`` or ``predictor_nb101``."""
-    if config.benchmark == "nb101":
-        return "predictor_nb101"
+    if config.benchmark in ("nb101", "ecg"):
+        return f"predictor_{config.benchmark}"
     return f"predictor_{config.benchmark}_{config.dataset}"
 
 

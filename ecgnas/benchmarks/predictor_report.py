@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from ecgnas.benchmarks.predictor_bench import (
+    ECG_SIGNAL,
+    ECG_SIGNAL_NOTE,
     METRICS,
     NB101_SIGNAL,
     NB101_SIGNAL_NOTE,
@@ -40,6 +42,8 @@ PAIRED: tuple[tuple[str, str], ...] = (
 def _title(config: PredictorBenchConfig) -> str:
     if config.benchmark == "nb101":
         return "NB101 CIFAR-10, seed-0 test accuracy"
+    if config.benchmark == "ecg":
+        return "ECG benchmark table (MIT-BIH DS1-CV proxy scores)"
     return f"NB201 {config.dataset}"
 
 
@@ -68,6 +72,8 @@ def _header(config: PredictorBenchConfig, meta: dict[str, Any]) -> list[str]:
     ]
     if config.benchmark == "nb101":
         lines.append(f"- ground truth: {NB101_SIGNAL_NOTE}")
+    if config.benchmark == "ecg":
+        lines.append(f"- ground truth: {ECG_SIGNAL_NOTE}")
     if config.pool is None:
         sets, evaluated = "", "metrics over all other cells"
     else:
@@ -238,15 +244,14 @@ def write_report(
         "command": command,
         "machine": machine_info(),
         "wall_seconds": wall_seconds,
-        "signal": (
-            NB101_SIGNAL if config.benchmark == "nb101" else get_dataset(dataset).signal_column
-        ),
+        "signal": {"nb101": NB101_SIGNAL, "ecg": ECG_SIGNAL}.get(config.benchmark)
+        or get_dataset(dataset).signal_column,
         "n_cells": bench_space(config.benchmark).size(),
         "pool": config.pool,
         "encoder": None,
     }
-    if config.benchmark == "nb101":
-        meta["signal_note"] = NB101_SIGNAL_NOTE
+    if config.benchmark in ("nb101", "ecg"):
+        meta["signal_note"] = NB101_SIGNAL_NOTE if config.benchmark == "nb101" else ECG_SIGNAL_NOTE
     if pretrained is not None:
         from ecgnas.predictor.pretrain import pretrain_pool
         from ecgnas.predictor.store import entry_key

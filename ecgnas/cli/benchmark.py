@@ -1,6 +1,7 @@
 """``ecgnas benchmark ...``: measurements that write ``reports/``.
 
-``benchmark predictor nb201|nb101``: how well each predictor ranks NB201 / NB101 cells from
+``benchmark predictor nb201|nb101|ecg``: how well each predictor ranks NB201 / NB101 cells
+(or the ECG table's archs) from
 few labels (``ecgnas.benchmarks.predictor_bench``; NB101 ranks by seed-0 test accuracy). Heavy imports happen inside the commands.
 """
 
@@ -35,7 +36,9 @@ def _names(text: str) -> tuple[str, ...]:
 
 @app.command("predictor")
 def predictor(
-    benchmark: str = typer.Argument("nb201", help="Benchmark table: nb201 or nb101."),
+    benchmark: str = typer.Argument(
+        "nb201", help="Benchmark table: nb201, nb101 or ecg (the ECG search benchmark's table)."
+    ),
     dataset: str | None = typer.Option(
         None,
         "--dataset",
@@ -65,8 +68,8 @@ def predictor(
     cache_dir: str | None = cache_dir_option(),
     quiet: bool = typer.Option(False, "--quiet", help="No progress lines, no INFO log messages."),
 ) -> None:
-    """Rank NB201 (or NB101, by seed-0 test accuracy) cells from 20..200 labels with every
-    predictor; write a report."""
+    """Rank NB201 (or NB101, by seed-0 test accuracy; or the ECG table's joint-space archs,
+    by DS1-CV proxy score) from 20..200 labels with every predictor; write a report."""
     from ecgnas.benchmarks.predictor_bench import (
         PredictorBenchConfig,
         run_predictor_bench,

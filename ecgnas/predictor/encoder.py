@@ -197,6 +197,18 @@ def build_encoder(n_node_types: int, settings: EncoderSettings) -> nn.Module:
     return GINEncoder(n_node_types, settings)
 
 
+class DualViewEncoder(nn.Module):
+    """A soft encoder's embedding concatenated with the hard view (the path encoding):
+    ``ArchTensors -> [B, emb_dim + path_length]``. The soft encoder is ``self.soft``."""
+
+    def __init__(self, soft: nn.Module) -> None:
+        super().__init__()
+        self.soft = soft
+
+    def forward(self, t: ArchTensors) -> torch.Tensor:
+        return torch.cat([self.soft(t), t.path_float()], dim=1)
+
+
 class PathEncoder(nn.Module):
     """MLP on the path encoding (the *hard* view): float ``[B, path_length]`` -> ``[B, out]``."""
 

@@ -101,6 +101,13 @@ class CLFSettings:
         Graph encoders on cell spaces: encode every arch (labelled or scored) as its
         *effective* cell, every dead edge set to ``none`` (``ecgnas.spaces.cell.effective_ops``),
         so cells computing the same function get the same score. No effect elsewhere.
+    hard_view:
+        Graph encoders: the head reads the soft embedding concatenated with the arch's hard
+        view (its fixed path encoding, ``ArchTensors.path``), both views of CLP, so a choice
+        the frozen embedding blurs (e.g. a macro gene of ``ecgjoint``) still reaches the head.
+        ``None`` (the default) turns it on exactly for spaces with macro genes (a non-empty
+        ``space.macro_sizes``: ``ecgjoint``), where it ranked better on the ECG tuning seeds
+        (``reports/predictor_hard_view.md``); the cell spaces keep their measured setting (off).
     """
 
     loss: str = "rank"
@@ -112,6 +119,7 @@ class CLFSettings:
     members: int = 1
     weight_by_gap: bool = False
     effective: bool = False
+    hard_view: bool | None = None
 
     def __post_init__(self) -> None:
         if self.loss not in CLF_LOSSES:

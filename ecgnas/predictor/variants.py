@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -110,6 +110,27 @@ def onehot_features(space: SearchSpace, archs: Sequence[Arch], width: int) -> np
             m[:k, :k] = np.asarray(arch.matrix, dtype=np.float32)[:k, :k]
             out[row, width * n_ops :] = m[tri]
     return out
+
+
+def uses_hard_view(setting: bool | None, space: SearchSpace) -> bool:
+    """Whether CLF's head reads the hard view: ``setting``, or when ``None`` whether ``space``
+    has macro genes (a non-empty ``macro_sizes``, as ``ecgjoint``)."""
+    if setting is None:
+        return bool(getattr(space, "macro_sizes", ()))
+    return setting
+
+
+def _with_hard_view(make: Callable[[], Any], state: dict[str, Any] | None) -> Callable[[], Any]:
+    """``make`` wrapped in a ``DualViewEncoder``, its soft encoder loaded with ``state``."""
+    from ecgnas.predictor.encoder import DualViewEncoder
+
+    def dual() -> Any:
+        soft = make()
+        if state is not None:
+            soft.load_state_dict(state)
+        return DualViewEncoder(soft)
+
+    return dual
 
 
 class VariantPredictor:
@@ -199,6 +220,9 @@ class VariantPredictor:
                 return build_encoder(n_types, enc_settings)
 
             emb_dim = enc_settings.emb_dim
+            if uses_hard_view(self.clf.hard_view, self.space):
+                make, state = _with_hard_view(make, state), None
+                emb_dim += self.space.path_length
         else:
             if kind == "onehot":
                 self._width = max(len(a.ops) for a in archs)

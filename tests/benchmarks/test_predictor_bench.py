@@ -175,3 +175,23 @@ def test_cli_rejects_a_dataset_for_nb101(capsys: pytest.CaptureFixture[str]) -> 
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --dataset is NB201's") and err.count("\n") == 1
+
+
+def test_tiny_ecg_benchmark_ranks_the_table_archs(tmp_path: Path) -> None:
+    """``benchmark="ecg"`` ranks the shipped ECG table's joint-space archs by their DS1-CV
+    proxy score (x 100) and says so in the report."""
+    from ecgnas.benchmarks.ecg_table import ECGTable
+
+    config = PredictorBenchConfig(benchmark="ecg", labels=(20,), seeds=(0,), variants=("path_mlp",))
+    assert config.dataset == "mitbih-ds1cv" and config.pool is None
+    with pytest.raises(ConfigError, match="ecg has one dataset"):
+        PredictorBenchConfig(benchmark="ecg", dataset="cifar10")
+    records, pretrained = run_predictor_bench(config)
+    assert pretrained is None and len(records) == 1
+    assert 0.0 < records[0].kendall_tau <= 1.0  # the path encoding carries the macro genes
+    paths = write_report(tmp_path, config, records, None, "ecgnas test", 1.0)
+    assert paths["md"].name == "predictor_ecg.md"
+    meta = json.loads(paths["json"].read_text())["meta"]
+    assert meta["signal"] == "ecg_table_score_x100"
+    assert meta["n_cells"] == len(ECGTable.load().archs)
+    assert "no DS2 record is read" in paths["md"].read_text()

@@ -119,3 +119,57 @@ def test_onehot_features() -> None:
     n = len(cell.ops)
     assert g[0, : 7 * 5].sum() == n  # one op per vertex
     assert g[0, 35:].sum() == sum(map(sum, cell.matrix))  # every edge
+
+
+def test_hard_view_reaches_the_head_past_a_blind_encoder() -> None:
+    """``hard_view`` feeds the path encoding to the head beside the soft embedding: with a
+    frozen encoder that sees nothing (all weights zero), a score set by one macro gene of
+    ``ecgjoint`` is learned only with it, and the pre-trained weights stay in use."""
+    from dataclasses import replace
+
+    import torch
+    from scipy.stats import kendalltau
+
+    from ecgnas.spaces.cell import N_EDGES
+
+    space = get_space("ecgjoint")
+    rng = np.random.default_rng(0)
+    archs = [space.sample(rng) for _ in range(60)]
+    context = N_EDGES + 3  # the context window's gene
+    levels = np.array([a.ops[context] for a in archs], dtype=np.float64)
+    scores = levels + 0.001 * np.arange(len(archs))
+    pre = _tiny_pretrained(space)
+    blind = replace(pre, state={k: torch.zeros_like(v) for k, v in pre.state.items()})
+    clf = {"steps": 150, "lr": 1e-2}
+    taus = {}
+    for hard in (False, True):
+        p = make_predictor("dcl", space, 0, pretrained=blind, clf={**clf, "hard_view": hard})
+        p.fit(archs[:40], scores[:40])
+        out = p.score(archs[40:])
+        taus[hard] = 0.0 if np.ptp(out) < 1e-9 else kendalltau(out, levels[40:])[0]
+    assert taus[False] == 0.0
+    assert taus[True] > 0.5
+    # with the real (non-zero) weights the soft encoder is loaded, not re-initialised
+    p = make_predictor("dcl", space, 0, pretrained=pre, clf={**clf, "hard_view": True})
+    p.fit(archs[:40], scores[:40])
+    soft = p._scorer.encoders[0].soft
+    assert all(torch.equal(soft.state_dict()[k], v) for k, v in pre.state.items())
+
+
+def test_hard_view_defaults_on_for_macro_spaces_only() -> None:
+    """``hard_view=None`` (the default) means on for ``ecgjoint`` (macro genes), off for the
+    cell spaces; an explicit setting wins."""
+    from ecgnas.predictor.finetune import CLFSettings
+    from ecgnas.predictor.variants import uses_hard_view
+
+    assert CLFSettings().hard_view is None
+    assert uses_hard_view(None, get_space("ecgjoint"))
+    from ecgnas.benchmarks.ecg_table import ECGTableSpace
+
+    joint = get_space("ecgjoint")
+    table = ECGTableSpace([joint.sample(np.random.default_rng(0))])
+    assert uses_hard_view(None, table)  # the ECG benchmark's space: a restriction of ecgjoint
+    assert not uses_hard_view(None, get_space("nb201"))
+    assert not uses_hard_view(None, get_space("ecg1d"))
+    assert not uses_hard_view(False, get_space("ecgjoint"))
+    assert uses_hard_view(True, get_space("nb201"))
