@@ -1,8 +1,8 @@
 """Compare settings of one search method on a benchmark table (how the defaults were picked).
 
 Each spec is ``method`` or ``method:{json settings}``; every spec runs on the same seeds
-(paired), budget 100 on NB201 and the ECG table and 150 on NB101. Prints one line per spec and appends a
-markdown table to ``--out`` (default ``reports/search_tuning.md``).
+(paired), budget 100 on NB201 and the ECG table and 150 on NB101. Prints one line per spec
+and appends a markdown table to ``--out`` (default ``reports/search_tuning.md``).
 
 Example::
 

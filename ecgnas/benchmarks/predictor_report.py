@@ -15,11 +15,8 @@ from typing import Any
 import numpy as np
 
 from ecgnas.benchmarks.predictor_bench import (
-    ECG_SIGNAL,
-    ECG_SIGNAL_NOTE,
+    FIXED_SIGNALS,
     METRICS,
-    NB101_SIGNAL,
-    NB101_SIGNAL_NOTE,
     TAU_TARGETS,
     BenchRecord,
     PredictorBenchConfig,
@@ -70,10 +67,8 @@ def _header(config: PredictorBenchConfig, meta: dict[str, Any]) -> list[str]:
         f"jobs {config.jobs}; wall time {meta['wall_seconds'] / 60:.1f} min",
         f"- signal: `{meta['signal']}` (what every predictor is trained on and ranked against)",
     ]
-    if config.benchmark == "nb101":
-        lines.append(f"- ground truth: {NB101_SIGNAL_NOTE}")
-    if config.benchmark == "ecg":
-        lines.append(f"- ground truth: {ECG_SIGNAL_NOTE}")
+    if config.benchmark in FIXED_SIGNALS:
+        lines.append(f"- ground truth: {FIXED_SIGNALS[config.benchmark][1]}")
     if config.pool is None:
         sets, evaluated = "", "metrics over all other cells"
     else:
@@ -244,14 +239,17 @@ def write_report(
         "command": command,
         "machine": machine_info(),
         "wall_seconds": wall_seconds,
-        "signal": {"nb101": NB101_SIGNAL, "ecg": ECG_SIGNAL}.get(config.benchmark)
-        or get_dataset(dataset).signal_column,
+        "signal": (
+            FIXED_SIGNALS[config.benchmark][0]
+            if config.benchmark in FIXED_SIGNALS
+            else get_dataset(dataset).signal_column
+        ),
         "n_cells": bench_space(config.benchmark).size(),
         "pool": config.pool,
         "encoder": None,
     }
-    if config.benchmark in ("nb101", "ecg"):
-        meta["signal_note"] = NB101_SIGNAL_NOTE if config.benchmark == "nb101" else ECG_SIGNAL_NOTE
+    if config.benchmark in FIXED_SIGNALS:
+        meta["signal_note"] = FIXED_SIGNALS[config.benchmark][1]
     if pretrained is not None:
         from ecgnas.predictor.pretrain import pretrain_pool
         from ecgnas.predictor.store import entry_key
