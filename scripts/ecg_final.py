@@ -188,9 +188,9 @@ def main(argv: list[str] | None = None) -> int:
             tune_seed=args.tune_seed, command=command, data_dir=args.data_dir,
             cache_dir=args.cache_dir,
         )  # fmt: skip
-        from ecgnas.classifier.recipe import model_settings
+        from ecgnas.classifier.recipe import model_settings, setup_for
 
-        net = build_ecg_model(arch, model_settings(arch, setup, 0.1))
+        net = build_ecg_model(arch, model_settings(arch, setup_for(arch, setup), 0.1))
         member = int(sum(p.numel() for p in net.parameters()))
         models[label] = {
             "arch_key": arch.key(),

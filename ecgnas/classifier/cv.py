@@ -31,14 +31,13 @@ from ecgnas.classifier.recipe import (
     Hyperparams,
     Setup,
     as_arrays,
+    ds1_beats,
     ds1_splits,
-    load_ds1,
     model_factory,
     model_settings,
     setup_for,
     train_config,
 )
-from ecgnas.errors import ConfigError
 from ecgnas.spaces.base import Arch
 from ecgnas.train.metrics import ClassMetrics, classification_metrics
 
@@ -189,14 +188,10 @@ def cross_validate(
     matrix (an unbiased estimate of its counts, rounded); unscored beats get prediction -1.
     Raises what the data layer and the trainer raise.
     """
-    from ecgnas.data.splits import DS1
 
     t0 = time.perf_counter()
     setup = setup_for(arch, setup)
-    if beats is None:
-        beats = load_ds1(setup, data_dir, cache_dir)
-    elif not set(np.unique(beats.record).tolist()) <= set(DS1):
-        raise ConfigError("cross-validation: the beats passed in include records outside DS1")
+    beats = ds1_beats(beats, setup, data_dir, cache_dir, who="cross-validation")
     arrays = as_arrays(beats, setup.inputs)
     pred = np.full(len(arrays), -1, dtype=np.int64)
     weight = np.ones(len(arrays))

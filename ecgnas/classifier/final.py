@@ -38,8 +38,8 @@ from ecgnas.classifier.recipe import (
     Hyperparams,
     Setup,
     as_arrays,
+    ds1_beats,
     ds1_splits,
-    load_ds1,
     model_factory,
     model_settings,
     setup_for,
@@ -174,7 +174,7 @@ def fit_final(
         )
     t0 = time.perf_counter()
     setup_h = replace(setup, cv="holdout")
-    beats = beats if beats is not None else load_ds1(setup_h, data_dir, cache_dir)
+    beats = ds1_beats(beats, setup_h, data_dir, cache_dir, who="final training")
     split = ds1_splits(beats, setup_h)[0]
     train_set = beats.select_records(split.train)
     val_set = beats.select_records(split.val)

@@ -212,10 +212,10 @@ def run_model(
     counts, completed trials' seconds, this run's tuning seconds) and ``seeds`` (the
     summaries, in the order of ``seeds``).
     """
-    from ecgnas.classifier.recipe import load_ds1
+    from ecgnas.classifier.recipe import load_ds1, setup_for
     from ecgnas.classifier.tune import TUNE_FILE, tune
 
-    ds1 = load_ds1(setup, data_dir, cache_dir)
+    ds1 = load_ds1(setup_for(arch, setup), data_dir, cache_dir)  # the arch's fs and window
     t0 = time.perf_counter()
     tune_dir = Path(out) / f"tune-{label}"
     tune(

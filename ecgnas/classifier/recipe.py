@@ -275,6 +275,42 @@ def load_ds1(
     )
 
 
+def ds1_beats(
+    beats: BeatSet | None,
+    setup: Setup,
+    data_dir: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    *,
+    who: str = "training",
+) -> BeatSet:
+    """``beats`` checked against ``setup`` (``load_ds1(setup)`` when ``None``).
+
+    Beats passed in must be DS1's and prepared as ``setup`` says: the same preprocessing
+    (sampling rate, window, filters) and classes. A mismatch is a one-line ``ConfigError``
+    naming ``who``: a model trained on beats of another preprocessing would be scored and
+    shipped under a contract its training never saw (an ``ecgjoint`` arch's ``fs`` and
+    window genes change the preprocessing, so beats loaded for the recipe do not fit it).
+    """
+    import numpy as np
+
+    from ecgnas.data.splits import DS1
+
+    if beats is None:
+        return load_ds1(setup, data_dir, cache_dir)
+    if not set(np.unique(beats.record).tolist()) <= set(DS1):
+        raise ConfigError(f"{who}: the beats passed in include records outside DS1")
+    if beats.config != setup.preprocess or tuple(beats.classes) != tuple(setup.classes):
+        raise ConfigError(
+            f"{who}: the beats passed in were prepared at {beats.config.fs:g} Hz "
+            f"(window {beats.config.window_before}+{beats.config.window_after}, classes "
+            f"{','.join(beats.classes)}), not as the setup says ({setup.preprocess.fs:g} Hz, "
+            f"window {setup.preprocess.window_before}+{setup.preprocess.window_after}, "
+            f"classes {','.join(setup.classes)}); load them with the arch's setup "
+            "(recipe.setup_for)"
+        )
+    return beats
+
+
 def ds1_splits(beats: BeatSet, setup: Setup, *, kfold: bool | None = None) -> list[RecordSplit]:
     """The record-wise DS1 split(s): one holdout split, or ``setup.folds`` folds."""
     from ecgnas.data.splits import DS1, kfold_splits, validation_split

@@ -43,8 +43,8 @@ from ecgnas.classifier.recipe import (
     Hyperparams,
     Setup,
     as_arrays,
+    ds1_beats,
     ds1_splits,
-    load_ds1,
     model_factory,
     model_settings,
     setup_for,
@@ -212,7 +212,6 @@ def tune(
     Raises ``RunError`` when resuming a study bound to other settings, ``ConfigError`` for
     bad arguments, ``DataError`` for missing data.
     """
-    from ecgnas.data.splits import DS1
 
     setup = setup_for(arch, setup or Setup())
     if n_trials < 1:
@@ -224,10 +223,7 @@ def tune(
     name = study_name or f"ecgnas-tune-{arch.key()}"
     t_start = time.perf_counter()
 
-    if beats is None:
-        beats = load_ds1(setup, data_dir, cache_dir)
-    elif not set(np.unique(beats.record).tolist()) <= set(DS1):
-        raise ConfigError("tune: the beats passed in include records outside DS1")
+    beats = ds1_beats(beats, setup, data_dir, cache_dir, who="tune")
     splits = ds1_splits(beats, setup)
     identity = study_identity(arch, setup, seed, splits)
     store, storage_label = _storage(out, storage)

@@ -88,6 +88,25 @@ def test_cross_validation_refuses_ds2_beats(real_data_dir: Path, shared_cache_di
         cross_validate(parse_arch("manual"), TINY_HP, TINY, beats=beats)
 
 
+def test_beats_of_another_preprocessing_are_refused(
+    tmp_path: Path, real_data_dir: Path, shared_cache_dir: Path
+) -> None:
+    """Beats passed in must be prepared as the setup says: a joint arch's rate and window
+    genes change the setup, so beats loaded for the recipe are refused, not trained on."""
+    from ecgnas.classifier.final import fit_final
+    from ecgnas.classifier.recipes import LOW_FS
+
+    beats = load_beats(["101"], LOW_FS, data_dir=real_data_dir, cache_dir=shared_cache_dir)
+    arch = parse_arch("manual")
+    assert TINY.preprocess.fs != LOW_FS.fs
+    with pytest.raises(ConfigError, match="prepared at 128 Hz"):
+        cross_validate(arch, TINY_HP, TINY, beats=beats)
+    with pytest.raises(ConfigError, match="prepared at 128 Hz"):
+        tune(arch, 1, tmp_path, setup=TINY, beats=beats)
+    with pytest.raises(ConfigError, match="prepared at 128 Hz"):
+        fit_final(arch, TINY_HP, replace(TINY, cv="holdout"), beats=beats)
+
+
 def test_kfold_tuning_reads_no_ds2_record(
     tmp_path: Path, real_data_dir: Path, shared_cache_dir: Path, records_read: list[str]
 ) -> None:

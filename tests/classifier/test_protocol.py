@@ -193,3 +193,36 @@ def test_ship_into_a_new_place_and_the_default_target_is_the_shipped_bundle(
     assert read_contract(fresh) == read_contract(new)
     assert bundle_mod.shipped_bundle_path().parent.name == "assets"
     assert bundle_mod.shipped_bundle_path().parent.parent.name == "ecgnas"
+
+
+def test_a_joint_arch_is_tuned_and_trained_on_beats_at_its_own_rate(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``run_model`` loads DS1 with the arch's data genes (here 96 Hz), not the recipe's
+    128 Hz: the final model's contract (and DS2) use the arch's rate, so training on the
+    recipe's beats would test the model on beats it never saw the like of."""
+    from ecgnas.classifier import protocol, recipe, tune
+    from ecgnas.classifier.recipes import get_recipe
+    from ecgnas.train.models import parse_arch
+
+    arch = parse_arch("ecgjoint:4,1,0,6,0,6,1,0,0,1,0,1,0")  # fs gene 0: 96 Hz
+    setup, _ = get_recipe("r3")
+    assert setup.preprocess.fs == 128.0
+    loaded: list[float] = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_load(s, data_dir=None, cache_dir=None):
+        loaded.append(s.preprocess.fs)
+        return "beats"
+
+    def fake_tune(*args, **kwargs):
+        assert kwargs["beats"] == "beats"
+        raise Stop
+
+    monkeypatch.setattr(recipe, "load_ds1", fake_load)
+    monkeypatch.setattr(tune, "tune", fake_tune)
+    with pytest.raises(Stop):
+        protocol.run_model("nas", arch, setup, tmp_path, trials=1, seeds=[0])
+    assert loaded == [96.0]
