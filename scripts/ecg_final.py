@@ -149,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.ship and args.compare:
+        raise SystemExit("error: --ship chooses on DS1 among the models; it takes no --compare")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     import torch
 
@@ -217,7 +219,9 @@ def main(argv: list[str] | None = None) -> int:
         for other in models
         if other != focus
     }
-    published = publish_reports(out, best_label, chosen, args.reports)
+    # a --compare run measures one model against the others; the chosen seed's reports
+    # (final_<name>.*, the shipped model's when it ships) are published by the others only
+    published = [] if args.compare else publish_reports(out, best_label, chosen, args.reports)
     shipped = "Not shipped by this run (no --ship)."
     if args.ship:
         ship_bundle(seed_dir(out, best_label, int(chosen["seed"])) / "bundle")
