@@ -116,7 +116,7 @@ def uses_hard_view(setting: bool | None, space: SearchSpace) -> bool:
     """Whether CLF's head reads the hard view: ``setting``, or when ``None`` whether ``space``
     has macro genes (a non-empty ``macro_sizes``, as ``ecgjoint``)."""
     if setting is None:
-        return bool(getattr(space, "macro_sizes", ()))
+        return bool(space.macro_sizes)
     return setting
 
 

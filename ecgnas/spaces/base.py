@@ -108,6 +108,13 @@ class SearchSpace(Protocol):
     def path_length(self) -> int:
         """Length of the path encoding (size of the global path template)."""
 
+    @property
+    def macro_sizes(self) -> tuple[int, ...]:
+        """Choice counts of the macro genes that end ``Arch.ops`` after the graph's own ops
+        (``ecgjoint``: width, depth, data choices...); ``()`` for a space whose ops are all
+        graph ops. A predictor whose graph view blurs such genes reads them from the hard
+        view as well (``predictor.variants.uses_hard_view``)."""
+
     def path_encoding(self, archs: Sequence[Arch]) -> np.ndarray:
         """Binary path encodings, uint8 ``[len(archs), path_length]``."""
 

@@ -76,6 +76,9 @@ class CellSpace:
         The ops, indexed by the values of ``Arch.ops``; must contain ``"none"``.
     """
 
+    #: no macro genes: every entry of ``Arch.ops`` is an edge's op
+    macro_sizes: tuple[int, ...] = ()
+
     def __init__(self, name: str, op_names: Sequence[str]) -> None:
         if "none" not in op_names:
             raise ConfigError(f"space {name!r}: the op list must contain 'none'")

@@ -63,6 +63,8 @@ class GridSpace(GeneVariation):
     published_ops: ClassVar[tuple[int, ...]] = ()
     #: how error messages call a configuration of this grid
     label: ClassVar[str] = "grid"
+    #: no macro genes beside a graph: every gene is one of the grid's own dimensions
+    macro_sizes: tuple[int, ...] = ()
 
     def __init__(self) -> None:
         if not self.name or not self.dimensions:

@@ -282,6 +282,8 @@ class NB101Space:
 
     name = "nb101"
     op_names: tuple[str, ...] = NB101_OPS
+    #: no macro genes: the ops are the graph's vertices
+    macro_sizes: tuple[int, ...] = ()
 
     def __init__(
         self, mutation_rate: float = 1.0, crossover_tries: int = 100, cache_size: int = 200_000

@@ -36,6 +36,12 @@ def test_every_name_gives_a_working_space(name: str) -> None:
     assert space.path_encoding([arch]).shape == (1, space.path_length)
     assert space.to_graph(arch).x.shape[1] == space.n_node_types
     assert get_space(name) is not space  # a fresh instance per call
+    # macro genes end Arch.ops after the graph's ops; only the joint space has them
+    assert all(n >= 2 for n in space.macro_sizes)
+    assert bool(space.macro_sizes) == (name == "ecgjoint")
+    if space.macro_sizes:
+        tail = arch.ops[len(arch.ops) - len(space.macro_sizes) :]
+        assert all(0 <= g < n for g, n in zip(tail, space.macro_sizes))
 
 
 def test_unknown_name_lists_the_known_ones() -> None:
