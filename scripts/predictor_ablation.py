@@ -1,7 +1,9 @@
 """Paired ablation of predictor settings: Kendall tau of several specs on the same seeds.
 
 Each spec is ``label=variant`` or ``label=variant:{json make_predictor settings}`` (keys
-``clf``, ``clp``, ``clp_seed``), e.g.::
+``clf``, ``clp``, ``clp_seed``, and ``clp_space``: pre-train or load the CLP encoder of that
+registered space instead of the benchmark's, e.g. ``"ecgjoint"`` for the ECG table, whose
+archs are joint-space archs), e.g.::
 
     python scripts/predictor_ablation.py --seeds 10 --first-seed 100 --labels 50 100 \\
         'base=dcl' 'eff=dcl:{"clf": {"effective": true}}' \\
@@ -57,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     from ecgnas.predictor.registry import predictor_entry
     from ecgnas.predictor.store import EncoderStore
     from ecgnas.predictor.variants import _merge, default_clp
+    from ecgnas.spaces import get_space
 
     torch.set_num_threads(1)
     seeds = tuple(range(args.first_seed, args.first_seed + args.seeds))
@@ -74,13 +77,27 @@ def main(argv: list[str] | None = None) -> None:
             (variant,),
             data_dir=args.data_dir,
             cache_dir=args.cache_dir,
-            predictor_settings={variant: {k: v for k, v in settings.items() if k != "clp"}},
+            predictor_settings={
+                variant: {k: v for k, v in settings.items() if k not in ("clp", "clp_space")}
+            },
         )
         ctx = load_context(config, None)
         if predictor_entry(variant).pretrained:
-            clp = _merge(CLPSettings, default_clp(ctx.space.name), settings.get("clp"), "CLP")
+            clp_space = ctx.space
+            if "clp_space" in settings:
+                try:
+                    clp_space = get_space(str(settings["clp_space"]))
+                except ConfigError as exc:
+                    raise SystemExit(f"error: {exc}") from exc
+                if clp_space.n_node_types != ctx.space.n_node_types:
+                    raise SystemExit(
+                        f"error: {label}: the {clp_space.name} encoder does not read "
+                        f"{ctx.space.name} graphs (node types {clp_space.n_node_types} "
+                        f"against {ctx.space.n_node_types})"
+                    )
+            clp = _merge(CLPSettings, default_clp(clp_space.name), settings.get("clp"), "CLP")
             ctx.pretrained = EncoderStore(args.cache_dir).get(
-                ctx.space, clp, int(settings.get("clp_seed", 0))
+                clp_space, clp, int(settings.get("clp_seed", 0))
             )
         t0 = time.perf_counter()
         by_labels: dict[int, list[float]] = {n: [] for n in args.labels}
