@@ -163,6 +163,7 @@ SMALL: dict[str, Small] = {
         set={"--archs": "1", "--fidelity": "e1k2", "--table": "runs/ecg_table_small.jsonl"}
     ),
     "ecgnas benchmark ecg": Small(set={"--seeds": "1", "--budget": "30", "--jobs": "1"}),
+    "scripts/search_paired_summary.py": Small(),
     "scripts/ecg_shortlist.py": Small(set={"--top": "1", "--seeds": "0", "--fidelity": "e1k2"}),
     "scripts/ecg_robustness.py": Small(
         set={"--records": "100", "--conditions": "clean,inverted", "--seconds": "120"}
