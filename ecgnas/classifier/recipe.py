@@ -299,14 +299,14 @@ def ds1_beats(
         return load_ds1(setup, data_dir, cache_dir)
     if not set(np.unique(beats.record).tolist()) <= set(DS1):
         raise ConfigError(f"{who}: the beats passed in include records outside DS1")
-    if beats.config != setup.preprocess or tuple(beats.classes) != tuple(setup.classes):
+    have = {**beats.config.to_json(), "classes": list(beats.classes)}
+    want = {**setup.preprocess.to_json(), "classes": list(setup.classes)}
+    differ = [k for k in want if have.get(k) != want[k]]
+    if differ:
+        shown = ", ".join(f"{k} {have.get(k)} (setup: {want[k]})" for k in differ)
         raise ConfigError(
-            f"{who}: the beats passed in were prepared at {beats.config.fs:g} Hz "
-            f"(window {beats.config.window_before}+{beats.config.window_after}, classes "
-            f"{','.join(beats.classes)}), not as the setup says ({setup.preprocess.fs:g} Hz, "
-            f"window {setup.preprocess.window_before}+{setup.preprocess.window_after}, "
-            f"classes {','.join(setup.classes)}); load them with the arch's setup "
-            "(recipe.setup_for)"
+            f"{who}: the beats passed in were prepared otherwise than the setup says: {shown}; "
+            "load them with the arch's setup (recipe.setup_for)"
         )
     return beats
 
