@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -25,33 +26,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def summarise(report: dict[str, Any], method: str, found_by: list[int]) -> list[str]:
-    """The lines printed for one report (``SystemExit`` if ``method`` did not run in it)."""
-    from scipy.stats import wilcoxon
+    """The lines printed for one report (``SystemExit`` if ``method`` did not run in it).
 
-    runs: dict[str, dict[int, dict[str, Any]]] = {}
+    Both tests are the benchmark report's own ``paired_test``: ``method`` beating the
+    baseline ("ahead"), and the baseline beating ``method`` ("behind")."""
+    from ecgnas.benchmarks.report import paired_test
+
+    runs: dict[str, list[SimpleNamespace]] = {}
     for run in report["runs"]:
-        runs.setdefault(run["method"], {})[int(run["seed"])] = run
+        runs.setdefault(run["method"], []).append(SimpleNamespace(**run))
     if method not in runs:
         raise SystemExit(f"error: no {method} runs in the report (methods: {', '.join(runs)})")
-    seeds = sorted(runs[method])
     lines = ["method | " + " | ".join(f"found by {k}" for k in found_by) + " | mean test"]
-    for name, by_seed in runs.items():
-        found = [by_seed[s]["found_at"] for s in seeds]
-        shares = [np.mean([f is not None and f <= k for f in found]) for k in found_by]
-        test = np.mean([by_seed[s]["final_test"] for s in seeds])
+    for name, records in runs.items():
+        shares = [
+            np.mean([r.found_at is not None and r.found_at <= k for r in records]) for k in found_by
+        ]
+        test = np.mean([r.final_test for r in records])
         lines.append(f"{name} | " + " | ".join(f"{v:.2f}" for v in shares) + f" | {test:.3f}")
     lines.append(f"{method} against | on | mean diff | W/T/L | p ahead | p behind")
-    for name in runs:
+    for name, records in runs.items():
         if name == method:
             continue
         for key in ("final_signal", "final_test"):
-            diff = np.array([runs[method][s][key] - runs[name][s][key] for s in seeds])
-            nz = diff[diff != 0]
-            ahead = wilcoxon(nz, alternative="greater").pvalue if len(nz) > 1 else float("nan")
-            behind = wilcoxon(nz, alternative="less").pvalue if len(nz) > 1 else float("nan")
-            wtl = f"{(diff > 0).sum()}/{(diff == 0).sum()}/{(diff < 0).sum()}"
+            ahead = paired_test(runs[method], records, key)
+            behind = paired_test(records, runs[method], key)
+            wtl = f"{ahead['wins']}/{ahead['ties']}/{ahead['losses']}"
+            p_ahead, p_behind = (
+                float("nan") if t["p_value"] is None else t["p_value"] for t in (ahead, behind)
+            )
             lines.append(
-                f"{name} | {key} | {diff.mean():+.4f} | {wtl} | {ahead:.2g} | {behind:.2g}"
+                f"{name} | {key} | {ahead['mean_difference']:+.4f} | {wtl} | "
+                f"{p_ahead:.2g} | {p_behind:.2g}"
             )
     return lines
 
