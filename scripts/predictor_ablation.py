@@ -2,8 +2,9 @@
 
 Each spec is ``label=variant`` or ``label=variant:{json make_predictor settings}`` (keys
 ``clf``, ``clp``, ``clp_seed``, and ``clp_space``: pre-train or load the CLP encoder of that
-registered space instead of the benchmark's, e.g. ``"ecgjoint"`` for the ECG table, whose
-archs are joint-space archs), e.g.::
+registered space instead of the benchmark space's own ``clp_space``, or ``"own"`` for one
+pre-trained on the benchmark space itself: for the ECG table, whose default is the shipped
+``ecgjoint`` encoder, ``"own"`` pre-trains on the table's 1,000 archs), e.g.::
 
     python scripts/predictor_ablation.py --seeds 10 --first-seed 100 --labels 50 100 \\
         'base=dcl' 'eff=dcl:{"clf": {"effective": true}}' \\
@@ -83,8 +84,10 @@ def main(argv: list[str] | None = None) -> None:
         )
         ctx = load_context(config, None)
         if predictor_entry(variant).pretrained:
-            clp_space = ctx.space
-            if "clp_space" in settings:
+            clp_space = ctx.space.clp_space
+            if settings.get("clp_space") == "own":
+                clp_space = ctx.space
+            elif "clp_space" in settings:
                 try:
                     clp_space = get_space(str(settings["clp_space"]))
                 except ConfigError as exc:

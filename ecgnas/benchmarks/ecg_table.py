@@ -12,7 +12,7 @@ A search on the table sees only the table's archs (``ECGTableSpace``): sampling 
 over them; mutation and crossover make a joint-space child as usual and then take the table
 arch nearest to it in genes (fewest differing genes, ties broken at random, never the parent
 itself), so the evolution keeps its meaning on a sample of the space. Encodings are the
-joint space's. The evaluator (``ECGTableEvaluator``) returns the stored score in percent
+joint space's, and so is the CLP encoder of the pre-trained predictors (``clp_space``). The evaluator (``ECGTableEvaluator``) returns the stored score in percent
 (the fidelity's signal x 100, e.g. DS1-CV macro-F1) and the stored wall seconds as the cost. The table holds one proxy score
 per arch: the "reported" figure of a run is that same DS1-CV proxy score (no separate
 test figure exists; DS2 is never read).
@@ -207,6 +207,13 @@ class ECGTableSpace:
     @property
     def macro_sizes(self) -> tuple[int, ...]:
         return self.joint.macro_sizes
+
+    @property
+    def clp_space(self) -> ECGJointSpace:
+        """The joint space: its pre-trained predictors use the shipped ``ecgjoint`` encoder
+        (50,000 joint archs), the encoder a real joint search uses, not one pre-trained on
+        the table's own archs."""
+        return self.joint
 
     def size(self) -> int:
         return len(self.archs)

@@ -311,7 +311,7 @@ def get_pretrained(config: PredictorBenchConfig) -> Any | None:
     from ecgnas.predictor.store import EncoderStore
     from ecgnas.predictor.variants import default_clp
 
-    space = bench_space(config.benchmark)
+    space = bench_space(config.benchmark).clp_space
     return EncoderStore(config.cache_dir).get(space, default_clp(space.name), config.clp_seed)
 
 

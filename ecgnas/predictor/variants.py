@@ -167,7 +167,9 @@ class VariantPredictor:
         if self._pretrained is None:
             from ecgnas.predictor.store import EncoderStore
 
-            self._pretrained = EncoderStore(self.cache_dir).get(self.space, self.clp, self.clp_seed)
+            self._pretrained = EncoderStore(self.cache_dir).get(
+                self.space.clp_space, self.clp, self.clp_seed
+            )
         return self._pretrained
 
     def _inputs(self, archs: Sequence[Arch]) -> Any:
@@ -289,7 +291,8 @@ def make_predictor(name: str, space: SearchSpace, seed: int, **settings: Any) ->
 
     settings (all optional):
         ``clf``: a ``CLFSettings`` or a dict of fields overriding the variant's defaults;
-        ``clp``: a ``CLPSettings`` or a dict overriding ``default_clp(space.name)``;
+        ``clp``: a ``CLPSettings`` or a dict overriding ``default_clp(space.clp_space.name)``
+        (the encoder is pre-trained on ``space.clp_space``);
         ``clp_seed``: seed of the pre-trained encoder (default 0);
         ``cache_dir``: the ecgnas cache directory for encoders;
         ``pretrained``: a ``Pretrained`` encoder to use instead of the store's.
@@ -305,7 +308,7 @@ def make_predictor(name: str, space: SearchSpace, seed: int, **settings: Any) ->
         )
     variant = VARIANTS[name]
     clf = _merge(CLFSettings, variant.clf, settings.get("clf"), "CLF")
-    clp = _merge(CLPSettings, default_clp(space.name), settings.get("clp"), "CLP")
+    clp = _merge(CLPSettings, default_clp(space.clp_space.name), settings.get("clp"), "CLP")
     pretrained = settings.get("pretrained")
     if pretrained is not None and not isinstance(pretrained, Pretrained):
         raise ConfigError("'pretrained' must be a Pretrained encoder")

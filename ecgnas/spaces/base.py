@@ -115,6 +115,14 @@ class SearchSpace(Protocol):
         graph ops. A predictor whose graph view blurs such genes reads them from the hard
         view as well (``predictor.variants.uses_hard_view``)."""
 
+    @property
+    def clp_space(self) -> SearchSpace:
+        """The space whose CLP encoder the pre-trained predictors of this space use: the
+        space itself, except for a space that is a sample of a larger one (the ECG
+        benchmark table, ``ecgnas.benchmarks.ecg_table.ECGTableSpace``), which uses the
+        larger space's encoder, as a real search of that space does. Its graphs must be
+        this space's graphs (the same ``n_node_types``)."""
+
     def path_encoding(self, archs: Sequence[Arch]) -> np.ndarray:
         """Binary path encodings, uint8 ``[len(archs), path_length]``."""
 

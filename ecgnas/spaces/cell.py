@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import Self
 
 import numpy as np
 
@@ -78,6 +79,11 @@ class CellSpace:
 
     #: no macro genes: every entry of ``Arch.ops`` is an edge's op
     macro_sizes: tuple[int, ...] = ()
+
+    @property
+    def clp_space(self) -> Self:
+        """Itself: pre-trained encoders of this space are trained on this space."""
+        return self
 
     def __init__(self, name: str, op_names: Sequence[str]) -> None:
         if "none" not in op_names:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import ClassVar, Self
 
 import numpy as np
 
@@ -36,6 +36,11 @@ class GeneVariation:
 
     name: str
     sizes: tuple[int, ...]
+
+    @property
+    def clp_space(self) -> Self:
+        """Itself: pre-trained encoders of this space are trained on this space."""
+        return self
 
     def sample(self, rng: np.random.Generator) -> Arch:
         return Arch(self.name, tuple(int(rng.integers(n)) for n in self.sizes))

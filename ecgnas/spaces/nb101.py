@@ -32,6 +32,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from types import MappingProxyType
+from typing import Self
 
 import numpy as np
 
@@ -284,6 +285,11 @@ class NB101Space:
     op_names: tuple[str, ...] = NB101_OPS
     #: no macro genes: the ops are the graph's vertices
     macro_sizes: tuple[int, ...] = ()
+
+    @property
+    def clp_space(self) -> Self:
+        """Itself: pre-trained encoders of this space are trained on this space."""
+        return self
 
     def __init__(
         self, mutation_rate: float = 1.0, crossover_tries: int = 100, cache_size: int = 200_000

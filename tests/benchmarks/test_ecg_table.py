@@ -171,3 +171,18 @@ def test_cli_ecg_benchmark_writes_the_report(tmp_path: Path) -> None:
 def test_the_shipped_table_path_is_in_the_package() -> None:
     assert shipped_table().parent.name == "benchmarks"
     assert shipped_table().parent.parent.name == "assets"
+
+
+def test_pretrained_predictors_on_the_table_use_the_shipped_joint_encoder(tmp_path: Path) -> None:
+    from ecgnas.predictor.variants import default_clp, make_predictor
+
+    table = ECGTable.load(synthetic_table(tmp_path / "t.jsonl"))
+    space = ECGTableSpace(table.archs)
+    assert isinstance(space.clp_space, ECGJointSpace)
+    predictor = make_predictor("dcl", space, 0, cache_dir=tmp_path / "cache")
+    assert predictor.clp == default_clp("ecgjoint") != default_clp(space.name)
+    encoder = predictor.pretrained()
+    assert encoder.space == "ecgjoint" and encoder.n_node_types == space.n_node_types
+    assert not (tmp_path / "cache" / "encoders").exists()  # found shipped, nothing pre-trained
+    predictor.fit(table.archs[:12], table.scores[:12])
+    assert predictor.score(table.archs[12:20]).shape == (8,)

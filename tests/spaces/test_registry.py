@@ -42,6 +42,8 @@ def test_every_name_gives_a_working_space(name: str) -> None:
     if space.macro_sizes:
         tail = arch.ops[len(arch.ops) - len(space.macro_sizes) :]
         assert all(0 <= g < n for g, n in zip(tail, space.macro_sizes))
+    # every registered space pre-trains its CLP encoder on itself
+    assert space.clp_space is space
 
 
 def test_unknown_name_lists_the_known_ones() -> None:
