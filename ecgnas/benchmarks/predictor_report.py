@@ -254,7 +254,7 @@ def write_report(
         from ecgnas.predictor.pretrain import pretrain_pool
         from ecgnas.predictor.store import entry_key
 
-        space = bench_space(config.benchmark)
+        space = bench_space(config.benchmark).clp_space  # the space CLP pre-trained on
         # NB101: sampling the 50,000-arch pool again takes a minute; its size is the setting
         n_pool = (
             min(space.size(), pretrained.settings.pool_size)

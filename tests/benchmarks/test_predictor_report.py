@@ -68,3 +68,16 @@ def test_report_targets_and_pairs_dcl_eff_against_dcl() -> None:
     assert "## Paired: `dcl_eff` − `dcl` (Kendall tau)" in md
     assert "| 100 | 0.020 ± 0.000 | 3/3 |" in md
     assert "`gin_mse`" not in md
+
+
+def test_ecg_report_names_the_joint_encoder_and_its_pool(tmp_path: Path) -> None:
+    from ecgnas.benchmarks.predictor_bench import get_pretrained
+
+    config = PredictorBenchConfig(
+        benchmark="ecg", variants=("dcl", "gin_mse"), seeds=(0, 1, 2), labels=(50, 100)
+    )
+    pretrained = get_pretrained(config)  # the shipped ecgjoint encoder, nothing pre-trained
+    paths = write_report(tmp_path, config, _records(), pretrained, "ecgnas test", 1.0)
+    encoder = json.loads(paths["json"].read_text())["meta"]["encoder"]
+    assert encoder["space"] == "ecgjoint" and encoder["pool"] == 50_000
+    assert "space ecgjoint, clp_seed 0" in paths["md"].read_text()
