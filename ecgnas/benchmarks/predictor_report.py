@@ -167,8 +167,9 @@ def markdown(
         score = np.mean([by[n]["score_seconds_mean"] for n in by]) if by else math.nan
         lines.append(f"| `{variant}` | " + " | ".join(fits) + f" | {score:.2f} |")
     lines += ["", "## Variants", "", "| predictor | what | CLF settings |", "| --- | --- | --- |"]
+    space = bench_space(config.benchmark)
     for variant in config.variants:
-        desc = describe(variant)
+        desc = describe(variant, space, **config.predictor_settings.get(variant, {}))
         clf = ", ".join(f"{k}={v}" for k, v in desc["clf"].items())
         lines.append(f"| `{variant}` | {desc['summary']} | {clf} |")
     lines.append("")
@@ -234,6 +235,7 @@ def write_report(
     out = Path(out_dir)
     stem = report_stem(config)
     dataset = config.dataset or ""
+    bench = bench_space(config.benchmark)
     meta: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command,
@@ -244,7 +246,7 @@ def write_report(
             if config.benchmark in FIXED_SIGNALS
             else get_dataset(dataset).signal_column
         ),
-        "n_cells": bench_space(config.benchmark).size(),
+        "n_cells": bench.size(),
         "pool": config.pool,
         "encoder": None,
     }
@@ -254,12 +256,12 @@ def write_report(
         from ecgnas.predictor.pretrain import pretrain_pool
         from ecgnas.predictor.store import entry_key
 
-        space = bench_space(config.benchmark).clp_space  # the space CLP pre-trained on
+        clp_space = bench.clp_space  # the space CLP pre-trained on
         # NB101: sampling the 50,000-arch pool again takes a minute; its size is the setting
         n_pool = (
-            min(space.size(), pretrained.settings.pool_size)
+            min(clp_space.size(), pretrained.settings.pool_size)
             if config.benchmark == "nb101"
-            else len(pretrain_pool(space, pretrained.settings, pretrained.seed))
+            else len(pretrain_pool(clp_space, pretrained.settings, pretrained.seed))
         )
         meta["encoder"] = {
             "space": pretrained.space,
@@ -274,7 +276,9 @@ def write_report(
     payload = {
         "config": asdict(config),
         "meta": meta,
-        "variants": {v: describe(v) for v in config.variants},
+        "variants": {
+            v: describe(v, bench, **config.predictor_settings.get(v, {})) for v in config.variants
+        },
         "summary": {v: {str(n): s for n, s in by.items()} for v, by in summary.items()},
         "paired_dcl_vs_gin_mse": (
             {str(n): d for n, d in paired_difference(records, "dcl", "gin_mse").items()}

@@ -90,7 +90,13 @@ class CLFSettings:
     encoder_lr_scale:
         Encoder learning rate = ``lr * encoder_lr_scale``; 0 freezes the encoder.
     weight_decay:
-        Adam (decoupled, AdamW) weight decay on every trained parameter.
+        Adam (decoupled, AdamW) weight decay on every trained parameter. It shrinks a weight
+        by ``lr * weight_decay`` a step: over a 300-step fit at lr 1e-3 even 1.0 barely
+        regularises.
+    l2:
+        Coupled L2 penalty ``l2 * sum(w ** 2)`` over the head's weight matrices (not biases),
+        added to the loss: the prior of a ranking SVM or ridge regression, which holds at any
+        learning rate and step count. 0 (the default) adds none.
     head_hidden:
         Hidden width of the MLP score head (0: a linear head).
     members:
@@ -115,6 +121,7 @@ class CLFSettings:
     lr: float = 1e-3
     encoder_lr_scale: float = 1.0
     weight_decay: float = 1e-4
+    l2: float = 0.0
     head_hidden: int = 64
     members: int = 1
     weight_by_gap: bool = False
@@ -126,6 +133,8 @@ class CLFSettings:
             raise ConfigError(f"CLF loss must be one of {CLF_LOSSES}, not {self.loss!r}")
         if self.steps < 1 or self.members < 1 or self.lr <= 0 or self.encoder_lr_scale < 0:
             raise ConfigError("CLF steps, members and lr must be positive, encoder_lr_scale >= 0")
+        if self.l2 < 0:
+            raise ConfigError("CLF l2 must be >= 0")
 
 
 def _head(in_dim: int, hidden: int) -> nn.Module:
@@ -140,6 +149,14 @@ def _loss(settings: CLFSettings, pred: torch.Tensor, y: torch.Tensor) -> torch.T
     if settings.loss == "listmle":
         return list_mle(pred, y)
     return pairwise_logistic(pred, y, weight_by_gap=settings.weight_by_gap)
+
+
+def _weight_norm2(head: nn.Module) -> torch.Tensor:
+    """The sum of squares of ``head``'s weight matrices (biases excluded)."""
+    return sum(
+        (torch.sum(p**2) for name, p in head.named_parameters() if name.endswith("weight")),
+        torch.zeros(()),
+    )
 
 
 class FittedScorer:
@@ -239,6 +256,8 @@ def fit_scorer(
             for _step in range(settings.steps):
                 emb = fixed_emb if frozen else enc(inputs)
                 loss = _loss(settings, head(emb).squeeze(-1), y)
+                if settings.l2 > 0:
+                    loss = loss + settings.l2 * _weight_norm2(head)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()  # type: ignore[no-untyped-call]  # torch leaves it unannotated
                 opt.step()

@@ -125,3 +125,21 @@ def test_listmle_head_learns_the_order(toy, tiny_encoder) -> None:
         clf={"loss": "listmle", "encoder_lr_scale": 1.0},
     )
     assert _tau(predictor, toy) > 0.85
+
+
+def test_l2_shrinks_the_head_and_must_not_be_negative(toy, tiny_encoder) -> None:
+    """``CLFSettings.l2`` adds a coupled L2 penalty on the head's weights: the fitted
+    linear head is smaller with it, and the order is still learned."""
+    from ecgnas.errors import ConfigError
+    from ecgnas.predictor.finetune import CLFSettings
+
+    norms = {}
+    for l2 in (0.0, 1.0):
+        clf = {"head_hidden": 0, "l2": l2, "lr": 1e-2}
+        predictor = make_predictor("dcl", toy[0], seed=0, pretrained=tiny_encoder, clf=clf)
+        tau = _tau(predictor, toy)
+        norms[l2] = float(torch.linalg.norm(predictor._scorer.heads[0].weight))
+        assert tau > 0.5, l2
+    assert norms[1.0] < 0.5 * norms[0.0]
+    with pytest.raises(ConfigError, match="l2 must be >= 0"):
+        CLFSettings(l2=-0.1)

@@ -173,3 +173,27 @@ def test_hard_view_defaults_on_for_macro_spaces_only() -> None:
     assert not uses_hard_view(None, get_space("ecg1d"))
     assert not uses_hard_view(False, get_space("ecgjoint"))
     assert uses_hard_view(True, get_space("nb201"))
+
+
+def test_the_dcl_head_is_linear_with_an_l2_prior_on_the_joint_ecg_space_only() -> None:
+    """``DCL_HEAD_BY_SPACE``: the DCL predictors on ``ecgjoint`` (and the ECG table, whose
+    encoder is the joint space's) get a linear head with a coupled L2 prior; other spaces
+    and other predictors keep theirs; an explicit setting wins; reports show it."""
+    from ecgnas.benchmarks.ecg_table import ECGTableSpace
+    from ecgnas.predictor.variants import describe
+
+    joint = get_space("ecgjoint")
+    table = ECGTableSpace([joint.sample(np.random.default_rng(0))])
+    for name in ("dcl", "dcl_eff"):
+        for space in (joint, table):
+            clf = make_predictor(name, space, 0).clf
+            assert (clf.head_hidden, clf.l2, clf.lr) == (0, 0.1, 1e-2), (name, space.name)
+        nb201 = make_predictor(name, get_space("nb201"), 0).clf
+        assert (nb201.head_hidden, nb201.l2, nb201.lr) == (64, 0.0, 3e-3)
+    for name in ("clp_mse", "path_mlp_rank", "gin_mse"):
+        assert make_predictor(name, joint, 0).clf.head_hidden == 64, name
+    assert make_predictor("dcl", joint, 0, clf={"head_hidden": 32}).clf.head_hidden == 32
+    assert make_predictor("dcl", joint, 0, clf={"head_hidden": 32}).clf.l2 == 0.1
+    assert describe("dcl", table)["clf"]["head_hidden"] == 0
+    assert describe("dcl")["clf"]["head_hidden"] == 64
+    assert describe("dcl", table, clf={"l2": 0.5})["clf"]["l2"] == 0.5
