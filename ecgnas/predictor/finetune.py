@@ -96,7 +96,10 @@ class CLFSettings:
     l2:
         Coupled L2 penalty ``l2 * sum(w ** 2)`` over the head's weight matrices (not biases),
         added to the loss: the prior of a ranking SVM or ridge regression, which holds at any
-        learning rate and step count. 0 (the default) adds none.
+        learning rate and step count. 0 (the default) adds none. A linear head
+        (``head_hidden`` 0) on a frozen encoder with ``l2`` > 0 is a strictly convex fit:
+        given enough steps its ensemble members converge to the same head, so they carry
+        no uncertainty for the ``ucb`` / ``thompson`` acquisitions.
     head_hidden:
         Hidden width of the MLP score head (0: a linear head).
     members:
