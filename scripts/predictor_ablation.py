@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +46,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def resolve_clp_space(label: str, value: object, space: Any) -> Any:
+    """The space whose CLP encoder a spec uses: ``space.clp_space`` when ``value`` is
+    ``None``, ``space`` itself for ``"own"``, else the registered space of that name, which
+    must read ``space``'s graphs (``SystemExit`` with a one-line error otherwise)."""
+    from ecgnas.spaces import get_space
+
+    if value is None:
+        return space.clp_space
+    if value == "own":
+        return space
+    try:
+        other = get_space(str(value))
+    except ConfigError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+    if other.n_node_types != space.n_node_types:
+        raise SystemExit(
+            f"error: {label}: the {other.name} encoder does not read {space.name} graphs "
+            f"(node types {other.n_node_types} against {space.n_node_types})"
+        )
+    return other
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
 
@@ -60,7 +83,6 @@ def main(argv: list[str] | None = None) -> None:
     from ecgnas.predictor.registry import predictor_entry
     from ecgnas.predictor.store import EncoderStore
     from ecgnas.predictor.variants import _merge, default_clp
-    from ecgnas.spaces import get_space
 
     torch.set_num_threads(1)
     seeds = tuple(range(args.first_seed, args.first_seed + args.seeds))
@@ -84,20 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         ctx = load_context(config, None)
         if predictor_entry(variant).pretrained:
-            clp_space = ctx.space.clp_space
-            if settings.get("clp_space") == "own":
-                clp_space = ctx.space
-            elif "clp_space" in settings:
-                try:
-                    clp_space = get_space(str(settings["clp_space"]))
-                except ConfigError as exc:
-                    raise SystemExit(f"error: {exc}") from exc
-                if clp_space.n_node_types != ctx.space.n_node_types:
-                    raise SystemExit(
-                        f"error: {label}: the {clp_space.name} encoder does not read "
-                        f"{ctx.space.name} graphs (node types {clp_space.n_node_types} "
-                        f"against {ctx.space.n_node_types})"
-                    )
+            clp_space = resolve_clp_space(label, settings.get("clp_space"), ctx.space)
             clp = _merge(CLPSettings, default_clp(clp_space.name), settings.get("clp"), "CLP")
             ctx.pretrained = EncoderStore(args.cache_dir).get(
                 clp_space, clp, int(settings.get("clp_seed", 0))

@@ -12,10 +12,11 @@ A search on the table sees only the table's archs (``ECGTableSpace``): sampling 
 over them; mutation and crossover make a joint-space child as usual and then take the table
 arch nearest to it in genes (fewest differing genes, ties broken at random, never the parent
 itself), so the evolution keeps its meaning on a sample of the space. Encodings are the
-joint space's, and so is the CLP encoder of the pre-trained predictors (``clp_space``). The evaluator (``ECGTableEvaluator``) returns the stored score in percent
-(the fidelity's signal x 100, e.g. DS1-CV macro-F1) and the stored wall seconds as the cost. The table holds one proxy score
-per arch: the "reported" figure of a run is that same DS1-CV proxy score (no separate
-test figure exists; DS2 is never read).
+joint space's, and so is the CLP encoder of the pre-trained predictors (``clp_space``). The
+evaluator (``ECGTableEvaluator``) returns the stored score in percent (the fidelity's signal
+x 100, e.g. DS1-CV macro-F1) and the stored wall seconds as the cost. The table holds one
+proxy score per arch: the "reported" figure of a run is that same DS1-CV proxy score (no
+separate test figure exists; DS2 is never read).
 """
 
 from __future__ import annotations
