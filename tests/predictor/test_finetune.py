@@ -138,7 +138,7 @@ def test_l2_shrinks_the_head_and_must_not_be_negative(toy, tiny_encoder) -> None
         clf = {"head_hidden": 0, "l2": l2, "lr": 1e-2}
         predictor = make_predictor("dcl", toy[0], seed=0, pretrained=tiny_encoder, clf=clf)
         tau = _tau(predictor, toy)
-        norms[l2] = float(torch.linalg.norm(predictor._scorer.heads[0].weight))
+        norms[l2] = float(torch.linalg.norm(predictor._scorer.heads[0].weight.detach()))
         assert tau > 0.5, l2
     assert norms[1.0] < 0.5 * norms[0.0]
     with pytest.raises(ConfigError, match="l2 must be >= 0"):
