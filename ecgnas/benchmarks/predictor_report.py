@@ -256,12 +256,14 @@ def write_report(
         from ecgnas.predictor.pretrain import pretrain_pool
         from ecgnas.predictor.store import entry_key
 
-        clp_space = bench.clp_space  # the space CLP pre-trained on
-        # NB101: sampling the 50,000-arch pool again takes a minute; its size is the setting
+        clp_space, settings = bench.clp_space, pretrained.settings  # what CLP trained on
+        # a space larger than the pool is sampled to exactly pool_size distinct archs
+        # (NB101, ecgjoint: sampling again takes seconds to a minute); smaller or
+        # effective-cell pools are rebuilt to count them
         n_pool = (
-            min(clp_space.size(), pretrained.settings.pool_size)
-            if config.benchmark == "nb101"
-            else len(pretrain_pool(clp_space, pretrained.settings, pretrained.seed))
+            settings.pool_size
+            if clp_space.size() > settings.pool_size and not settings.effective
+            else len(pretrain_pool(clp_space, settings, pretrained.seed))
         )
         meta["encoder"] = {
             "space": pretrained.space,
