@@ -210,6 +210,43 @@ def _entry(
     return entry
 
 
+def is_variant(name: str) -> bool:
+    """A full-cost recipe variant (``full_p8``, ``full_h``: the full recipe with another
+    network head), compared with ``full`` arch by arch, not a proxy of it."""
+    return name != "full" and not FIDELITIES[name].fast
+
+
+def variant_entry(name: str, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """``name`` against ``full`` on the same (arch, training seed) pairs: the mean paired
+    difference of DS1-CV macro-F1 and of each class's F1, wins, and a two-sided Wilcoxon
+    signed-rank p; ``None`` under 3 pairs."""
+    from scipy.stats import wilcoxon
+
+    runs = {(r["arch"], r["seed"]): r for r in rows if r["fidelity"] == name}
+    full = {(r["arch"], r["seed"]): r for r in rows if r["fidelity"] == "full"}
+    pairs = sorted(set(runs) & set(full))
+    if len(pairs) < 3:
+        return None
+    diff = np.array([runs[k]["macro_f1"] - full[k]["macro_f1"] for k in pairs])
+    return {
+        "settings": FIDELITIES[name].to_json(),
+        "pairs": len(pairs),
+        "archs": len({a for a, _ in pairs}),
+        "seeds": sorted({s for _, s in pairs}),
+        "macro_f1": float(np.mean([runs[k]["macro_f1"] for k in pairs])),
+        "full_macro_f1": float(np.mean([full[k]["macro_f1"] for k in pairs])),
+        "diff_mean": float(diff.mean()),
+        "diff_sd": float(diff.std(ddof=1)),
+        "wins": int((diff > 0).sum()),
+        "wilcoxon_p": float(wilcoxon(diff).pvalue),
+        "class_f1_diff": {
+            c: float(np.mean([_f1(runs[k], c) - _f1(full[k], c) for k in pairs])) for c in CLASSES
+        },
+        "cpu_seconds_mean": float(np.mean([runs[k]["cpu_seconds"] for k in pairs])),
+        "full_cpu_seconds_mean": float(np.mean([full[k]["cpu_seconds"] for k in pairs])),
+    }
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     by: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
     for r in rows:
@@ -218,11 +255,17 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     proxies = {
         name: _entry(name, by.get((name, 0), {}), full, by.get((name, 1), {}))
         for name in FIDELITIES
-        if (name, 0) in by
+        if (name, 0) in by and not is_variant(name)
+    }
+    variants = {
+        name: entry
+        for name in FIDELITIES
+        if is_variant(name) and (entry := variant_entry(name, rows)) is not None
     }
     return {
         "full_archs": len(full),
         "proxies": proxies,
+        "variants": variants,
         "full_noise": full_noise(rows, FINAL_JSON),
     }
 
@@ -300,6 +343,29 @@ def render(summary: dict[str, Any]) -> str:
         "Tau of one class's F1, proxy against full recipe (which classes the proxy ranks):",
         {c: f"{c} F1" for c in CLASSES},
     )
+    variants = summary.get("variants") or {}
+    if variants:
+        lines += [
+            "",
+            "## The full recipe with another network head (paired by arch and seed)",
+            "",
+            "The same archs and training seeds under the full recipe and under a variant of "
+            "it that changes only the cell network's head (the manual and tiny CNNs are "
+            "unaffected); DS1-CV pooled out-of-fold figures, mean over the pairs:",
+            "",
+            "| variant | recipe | pairs (archs x seeds) | macro-F1 variant / full | mean diff "
+            "(sd) | wins | Wilcoxon p | diff F1 S / V / F | CPU s variant / full |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for name, v in variants.items():
+            cls = " / ".join(f"{v['class_f1_diff'][c]:+.3f}" for c in CLASSES)
+            lines.append(
+                f"| {name} | {v['settings']['recipe']} | {v['pairs']} ({v['archs']} x "
+                f"{len(v['seeds'])}) | {v['macro_f1']:.3f} / {v['full_macro_f1']:.3f} "
+                f"| {v['diff_mean']:+.3f} ({v['diff_sd']:.3f}) | {v['wins']}/{v['pairs']} "
+                f"| {v['wilcoxon_p']:.3g} | {cls} "
+                f"| {v['cpu_seconds_mean']:.0f} / {v['full_cpu_seconds_mean']:.0f} |"
+            )
     noise = summary.get("full_noise")
     if noise:
         sds = ", ".join(

@@ -228,3 +228,38 @@ def test_only_scores_the_named_sample_indices(
     scored.clear()
     script.main([*argv, "--out", str(out)])
     assert scored == []
+
+
+def test_a_recipe_variant_is_compared_with_the_full_recipe_pair_by_pair(
+    script: ModuleType, final_json: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``full_h`` rows (the full recipe with another head) are paired with ``full`` by arch
+    and seed, kept out of the proxy table, and rendered with their paired differences."""
+    monkeypatch.setattr(script, "FINAL_JSON", final_json)
+    rows = [r | {"cpu_seconds": 10.0} if r["fidelity"] == "full" else r for r in _rows()]
+    full_f1 = {(r["arch"], r["seed"]): r["f1"] for r in rows if r["fidelity"] == "full"}
+    # a0-a2 at seed 0 and a0 at seed 1 (paired with FULL and FULL_SEED1); a5 has no pair
+    plus = {("a0", 0): 0.03, ("a1", 0): -0.01, ("a2", 0): 0.05, ("a0", 1): 0.02}
+    base = {(f"a{i}", 0): v for i, v in enumerate(FULL)} | {
+        (a, 1): v for a, v in FULL_SEED1.items()
+    }
+    variant = [
+        _row(a, "full_h", s, base[a, s] + d, f1=full_f1[a, s] | {"S": full_f1[a, s]["S"] + d})
+        | {"cpu_seconds": 20.0}
+        for (a, s), d in plus.items()
+    ]
+    variant.append(_row("a9", "full_h", 0, 0.9, f1=full_f1["a0", 0]) | {"cpu_seconds": 20.0})
+    summary = script.summarise(rows + variant)
+    assert "full_h" not in summary["proxies"]
+    v = summary["variants"]["full_h"]
+    assert (v["pairs"], v["archs"], v["seeds"], v["wins"]) == (4, 3, [0, 1], 3)
+    assert v["diff_mean"] == pytest.approx(0.0225)
+    assert v["class_f1_diff"]["S"] == pytest.approx(0.0225)
+    assert v["class_f1_diff"]["V"] == pytest.approx(0.0)
+    assert v["cpu_seconds_mean"] == 20.0 and v["full_cpu_seconds_mean"] == 10.0
+    assert 0 < v["wilcoxon_p"] <= 1
+    md = script.render(summary)
+    assert "## The full recipe with another network head" in md
+    assert "| full_h | r3h | 4 (3 x 2) |" in md and "| +0.023 (" in md and "| 3/4 |" in md
+    # fewer than three pairs: no comparison
+    assert script.variant_entry("full_h", rows + variant[:2]) is None

@@ -125,6 +125,8 @@ FULL: Final = Fidelity(fast=False)
 
 FIDELITIES: Final[dict[str, Fidelity]] = {
     "full": FULL,
+    "full_p8": Fidelity(recipe="r3p8", fast=False),
+    "full_h": Fidelity(recipe="r3h", fast=False),
     "e1k2": Fidelity(folds=2, epochs=1, max_majority=4000),
     "e2k2": Fidelity(folds=2, epochs=2, max_majority=4000),
     "e1k2_n2v": Fidelity(folds=2, epochs=1, max_majority=2000, val_majority=2000),
@@ -134,6 +136,8 @@ FIDELITIES: Final[dict[str, Fidelity]] = {
     ),
     "e3k2_n2v": Fidelity(folds=2, epochs=3, max_majority=2000, val_majority=2000),
     "e2k3_n2v": Fidelity(folds=3, epochs=2, max_majority=2000, val_majority=2000),
+    "e1k5_n1k": Fidelity(folds=5, epochs=1, max_majority=1000, val_majority=1000),
+    "e2k5_n1k": Fidelity(folds=5, epochs=2, max_majority=1000, val_majority=1000),
     "e2k2_n2v_w2": Fidelity(
         folds=2, epochs=2, max_majority=2000, val_majority=2000, width_divisor=2
     ),
@@ -142,9 +146,11 @@ FIDELITIES: Final[dict[str, Fidelity]] = {
 }
 """Named fidelities: ``eXkY`` trains X epochs on Y-fold DS1 CV (4,000 N beats per epoch);
 ``_n2v`` trains on 2,000 N beats per epoch and scores 2,000 held-out N beats per fold
-(weighted up to the fold's count); ``_ba`` reports balanced accuracy (the mean per-class
+(weighted up to the fold's count), ``_n1k`` 1,000 of each; ``_ba`` reports balanced accuracy (the mean per-class
 sensitivity) instead of macro-F1; ``_w2`` halves the width; ``_fs96`` trains every arch at
-96 Hz; ``_b256`` takes batches of 256 (learning rate doubled). ``reports/ecg_proxy.md``
+96 Hz; ``_b256`` takes batches of 256 (learning rate doubled); ``full_p8`` is the full
+recipe with the cell network pooling over 8 time bins (recipe ``r3p8``), ``full_h`` with
+the manual baselines' head on it (recipe ``r3h``). ``reports/ecg_proxy.md``
 measures each against ``full``."""
 
 PROXY: Final = "e2k2_n2v_ba"

@@ -110,6 +110,10 @@ class Setup:
     eval_batch_size: beats per forward pass when scoring (small batches are faster on CPU).
     width: stage-1 channels of an ecg1d network (None: the model default, 16); other
         spaces ignore it.
+    pool_bins: time bins of a cell network's final pooling (None: the model default, 1,
+        global pooling; ``ECGModelConfig.pool_bins``); other spaces ignore it.
+    head_hidden: hidden units of a cell network's head (None: the model default, 0, a
+        linear classifier; ``ECGModelConfig.head_hidden``); other spaces ignore it.
     """
 
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
@@ -126,6 +130,8 @@ class Setup:
     max_epochs: int = 10
     eval_batch_size: int = 256
     width: int | None = None
+    pool_bins: int | None = None
+    head_hidden: int | None = None
 
     def __post_init__(self) -> None:
         if self.cv not in CV_MODES:
@@ -142,6 +148,10 @@ class Setup:
             )
         if self.width is not None and self.width < 1:
             raise ConfigError(f"width must be >= 1 or None, got {self.width}")
+        if self.pool_bins is not None and self.pool_bins < 1:
+            raise ConfigError(f"pool_bins must be >= 1 or None, got {self.pool_bins}")
+        if self.head_hidden is not None and self.head_hidden < 0:
+            raise ConfigError(f"head_hidden must be >= 0 or None, got {self.head_hidden}")
         if self.patience < 1:
             raise ConfigError(f"patience must be >= 1, got {self.patience}")
 
@@ -150,6 +160,9 @@ class Setup:
         out["preprocess"] = self.preprocess.to_json()
         out["inputs"] = self.inputs.to_json()
         out["classes"] = list(self.classes)
+        for key in ("pool_bins", "head_hidden"):
+            if out[key] is None:
+                del out[key]  # so that setups from before it existed read (and hash) as before
         return out
 
     @classmethod
@@ -179,6 +192,10 @@ def model_settings(arch: Arch, setup: Setup, dropout: float) -> dict[str, Any]:
         settings["dropout"] = float(dropout)
         if setup.width is not None:
             settings["width"] = int(setup.width)
+        if setup.pool_bins not in (None, 1):
+            settings["pool_bins"] = int(setup.pool_bins)
+        if setup.head_hidden not in (None, 0):
+            settings["head_hidden"] = int(setup.head_hidden)
     return settings
 
 

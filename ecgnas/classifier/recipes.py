@@ -12,6 +12,10 @@
 - ``r3``: ``r2`` with a 0.5-40 Hz zero-phase band-pass, which removes mains hum (60 Hz)
   and costs nothing on DS1 cross-validation (``reports/ecg_recipe.md``). The shipped
   classifier's recipe.
+- ``r3p8``: ``r3`` with the cell network's final pooling over 8 time bins instead of the
+  whole window (``Setup.pool_bins``); the manual and tiny CNNs are unchanged by it.
+- ``r3h``: ``r3`` with the manual baselines' head on the cell network (max and mean
+  pooling, the RR features joined before a hidden layer of 32 units; ``Setup.head_hidden``).
 
 Every recipe reads DS1 only for training, tuning and selection.
 """
@@ -64,6 +68,8 @@ RECIPES["r3"] = (
     replace(RECIPES["r2"][0], preprocess=replace(LOW_FS, bandpass=True)),
     RECIPES["r2"][1],
 )
+RECIPES["r3p8"] = (replace(RECIPES["r3"][0], pool_bins=8), RECIPES["r3"][1])
+RECIPES["r3h"] = (replace(RECIPES["r3"][0], head_hidden=32), RECIPES["r3"][1])
 """Recipe name -> (setup, default hyperparameters)."""
 
 RECIPE_NAMES: Final = tuple(RECIPES)

@@ -12,9 +12,18 @@ Macro skeleton (NB201's, in 1-D; ``C = config.width``, ``N = config.cells_per_st
     stage 2: N cells, 2C channels                                 [B, 2C, W/2]
     reduction: ResNet basic block, stride 2, 2C -> 4C             [B, 4C, W/4]
     stage 3: N cells, 4C channels                                 [B, 4C, W/4]
-    BN -> ReLU -> mean over time                                  [B, 4C]
-    concat RR branch (BN -> Linear(n_rr, rr_hidden) -> ReLU)      [B, 4C + rr_hidden]
+    BN -> ReLU -> mean over time (P = pool_bins time bins)        [B, 4C * P]
+    concat RR branch (BN -> Linear(n_rr, rr_hidden) -> ReLU)      [B, 4C * P + rr_hidden]
     dropout -> Linear                                             [B, n_classes]
+
+With ``head_hidden`` D > 0 the head is instead the two manual baselines' (``ecgnas.spaces.
+manual``, ``ecgnas.spaces.tiny``): max and mean over time, the batch-normalised RR features
+concatenated, then a hidden layer over both, so that the classifier can combine a beat's
+shape with its timing::
+
+    BN -> ReLU -> max and mean over time                          [B, 2 * 4C * P]
+    concat BN(rr)                                                 [B, 2 * 4C * P + n_rr]
+    dropout -> Linear(., D) -> ReLU -> dropout -> Linear(D, n_classes)
 
 The cell: node 0 is the cell input, node 3 its output, every node sums the ops on its
 incoming edges (NB201 semantics). The wiring is fixed when the model is built, so ``forward``
@@ -75,6 +84,15 @@ class ECGModelConfig:
     in_channels:
         Signal channels of ``beats`` (1: the window; more with a derivative channel or
         neighbouring beats, see ``ecgnas.data.inputs``).
+    pool_bins:
+        Time bins of the final pooling: 1 averages over the whole window (NB201's global
+        pooling); ``P > 1`` averages over ``P`` equal stretches of it and keeps them apart,
+        so the classifier sees *where* in the beat window a feature occurs (a P wave before
+        the R peak, say), as the flattening of the manual CNN does.
+    head_hidden:
+        0: the linear classifier above. ``D > 0``: the manual baselines' head (max and mean
+        pooling, the RR features joined before a hidden layer of ``D`` units; ``rr_hidden``
+        is then unused).
 
     ``ConfigError`` on any value out of range.
     """
@@ -88,6 +106,8 @@ class ECGModelConfig:
     stem_kernel: int = 7
     input_len: int = 256
     in_channels: int = 1
+    pool_bins: int = 1
+    head_hidden: int = 0
 
     def __post_init__(self) -> None:
         checks = [
@@ -96,6 +116,8 @@ class ECGModelConfig:
             (self.n_classes >= 2, "n_classes must be >= 2"),
             (self.n_rr >= 0, "n_rr must be >= 0"),
             (self.in_channels >= 1, "in_channels must be >= 1"),
+            (self.pool_bins >= 1, "pool_bins must be >= 1"),
+            (self.head_hidden >= 0, "head_hidden must be >= 0"),
             (self.rr_hidden >= 0, "rr_hidden must be >= 0"),
             (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
             (self.stem_kernel >= 1 and self.stem_kernel % 2 == 1, "stem_kernel must be odd"),
@@ -256,20 +278,37 @@ class ECGCellNet(nn.Module):
             layers.extend(make_cell(arch, channels) for _ in range(config.cells_per_stage))
         self.cells = nn.Sequential(*layers)
         self.last_act = nn.Sequential(nn.BatchNorm1d(channels), nn.ReLU())
+        bins = config.pool_bins
+        self.pool = nn.AdaptiveAvgPool1d(bins) if bins > 1 else None
+        dense = config.head_hidden > 0
+        self.max_pool = nn.AdaptiveMaxPool1d(bins) if dense else None
         rr_layers: list[nn.Module] = []
         rr_width = config.n_rr
         if config.n_rr > 0:
             rr_layers.append(nn.BatchNorm1d(config.n_rr))
-            if config.rr_hidden > 0:
+            if config.rr_hidden > 0 and not dense:
                 rr_layers += [nn.Linear(config.n_rr, config.rr_hidden), nn.ReLU()]
                 rr_width = config.rr_hidden
         self.rr_branch = nn.Sequential(*rr_layers)
         self.dropout = nn.Dropout(config.dropout)
-        self.classifier = nn.Linear(channels + rr_width, config.n_classes)
+        n_features = channels * bins * (2 if dense else 1) + rr_width
+        self.classifier: nn.Module
+        if dense:
+            self.classifier = nn.Sequential(
+                nn.Linear(n_features, config.head_hidden),
+                nn.ReLU(),
+                nn.Dropout(config.dropout),
+                nn.Linear(config.head_hidden, config.n_classes),
+            )
+        else:
+            self.classifier = nn.Linear(n_features, config.n_classes)
 
     def forward(self, beats: Tensor, rr: Tensor) -> Tensor:
         x = self.last_act(self.cells(self.stem(beats)))
-        features = torch.cat([x.mean(dim=-1), self.rr_branch(rr)], dim=1)
+        pooled = x.mean(dim=-1) if self.pool is None else self.pool(x).flatten(1)
+        if self.max_pool is not None:
+            pooled = torch.cat([self.max_pool(x).flatten(1), pooled], dim=1)
+        features = torch.cat([pooled, self.rr_branch(rr)], dim=1)
         logits: Tensor = self.classifier(self.dropout(features))
         return logits
 

@@ -35,8 +35,8 @@ def default_settings(
 ) -> dict[str, Any]:
     """The full settings dict for ``arch``'s space with the given head and input sizes.
 
-    ``in_channels`` is left out of the dict when it is 1, so a one-channel model's settings
-    read as before it existed.
+    ``in_channels`` is left out of the dict when it is 1, and ``pool_bins`` and ``head_hidden`` at their defaults, so
+    such a model's settings read as before they existed.
     """
     if arch.space == "ecg1d":
         from ecgnas.spaces.ecg1d_model import ECGModelConfig
@@ -66,6 +66,10 @@ def default_settings(
         )
     if in_channels == 1:
         out.pop("in_channels")
+    if out.get("pool_bins") == 1:
+        out.pop("pool_bins")
+    if out.get("head_hidden") == 0:
+        out.pop("head_hidden")
     return out
 
 

@@ -10,7 +10,7 @@ from ecgnas.errors import ConfigError
 
 
 def test_names_and_v1_is_the_default_recipe() -> None:
-    assert RECIPE_NAMES == ("v1", "r1", "r2", "r3")
+    assert RECIPE_NAMES == ("v1", "r1", "r2", "r3", "r3p8", "r3h")
     assert get_recipe("v1") == (Setup(), Hyperparams())
     for name in RECIPE_NAMES:
         setup, hp = get_recipe(name)
@@ -18,7 +18,9 @@ def test_names_and_v1_is_the_default_recipe() -> None:
 
 
 def test_unknown_recipe_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match=r"^unknown recipe 'r9'; known: v1, r1, r2, r3$"):
+    with pytest.raises(
+        ConfigError, match=r"^unknown recipe 'r9'; known: v1, r1, r2, r3, r3p8, r3h$"
+    ):
         get_recipe("r9")
 
 
@@ -39,3 +41,21 @@ def test_r3_is_r2_with_a_band_pass() -> None:
     r3, hp3 = get_recipe("r3")
     assert r3.preprocess.bandpass and not r2.preprocess.bandpass
     assert replace(r3, preprocess=r2.preprocess) == r2 and hp3 == hp2
+
+
+def test_r3p8_and_r3h_change_only_the_cell_network_head_and_older_setups_read_as_before() -> None:
+    from dataclasses import replace
+
+    r3, hp3 = get_recipe("r3")
+    r3p8, hp = get_recipe("r3p8")
+    r3h, hph = get_recipe("r3h")
+    assert r3p8.pool_bins == 8 and r3h.head_hidden == 32
+    assert replace(r3p8, pool_bins=None) == r3 == replace(r3h, head_hidden=None)
+    assert hp == hph == hp3
+    # older setups (and their hashes) are unchanged: the new keys are left out when unset
+    assert "pool_bins" not in r3.to_json() and "head_hidden" not in r3.to_json()
+    assert Setup.from_json(r3p8.to_json()) == r3p8 and Setup.from_json(r3h.to_json()) == r3h
+    with pytest.raises(ConfigError, match="pool_bins must be >= 1"):
+        Setup(pool_bins=0)
+    with pytest.raises(ConfigError, match="head_hidden must be >= 0"):
+        Setup(head_hidden=-1)

@@ -112,6 +112,8 @@ def test_config_json_round_trip_is_stable() -> None:
         {"stem_kernel": 4},
         {"input_len": 250},
         {"n_rr": -1},
+        {"pool_bins": 0},
+        {"head_hidden": -1},
     ],
 )
 def test_bad_config_is_config_error(bad: dict[str, object]) -> None:
@@ -253,3 +255,47 @@ def test_torchscript_and_onnx_export(tmp_path: Path) -> None:
     session = onnxruntime.InferenceSession(str(path))
     got = session.run(None, {"beats": beats[:2].numpy(), "rr": rr[:2].numpy()})[0]
     assert np.allclose(got, expected[:2].detach().numpy(), atol=1e-5)
+
+
+def test_binned_pooling_tells_the_classifier_where_in_the_window_a_feature_is() -> None:
+    """With ``pool_bins`` P the classifier sees 4C * P pooled features (one block of 4C per
+    stretch of the window), so moving a spike within the window changes the logits; global
+    pooling (P = 1) sees only their mean over time."""
+    cell = arch(OP["skip_connect"], NONE, NONE, NONE, NONE, NONE)  # node 3 = node 0 (skip)
+    flat = build_model(cell, TINY, seed=0).eval()
+    binned = build_model(cell, ECGModelConfig.from_json(TINY.to_json() | {"pool_bins": 4}), seed=0)
+    binned.eval()
+    channels = 4 * TINY.width
+    rr_width = TINY.rr_hidden
+    assert flat.classifier.in_features == channels + rr_width
+    assert binned.classifier.in_features == channels * 4 + rr_width
+    assert count_params(binned) - count_params(flat) == channels * 3 * TINY.n_classes
+    h = torch.zeros(2, channels, 16)  # a final feature map: one spike, early or late
+    h[0, :, 1] = 1.0
+    h[1, :, 14] = 1.0
+    bins = binned.pool(h)  # [2, 4C, 4]: the means of 4 equal stretches of the window
+    assert torch.equal(bins[0, 0], torch.tensor([0.25, 0.0, 0.0, 0.0]))
+    assert torch.equal(bins[1, 0], torch.tensor([0.0, 0.0, 0.0, 0.25]))
+    assert torch.equal(h.mean(dim=-1)[0], h.mean(dim=-1)[1])  # global pooling cannot tell
+    x, rr = torch.randn(2, 1, TINY.input_len), torch.zeros(2, TINY.n_rr)
+    assert binned(x, rr).shape == flat(x, rr).shape == (2, TINY.n_classes)
+
+
+def test_the_dense_head_joins_max_and_mean_pooling_with_the_rr_features_before_a_hidden_layer() -> (
+    None
+):
+    cell = arch(OP["conv_k3"], NONE, NONE, NONE, NONE, NONE)
+    flat = build_model(cell, TINY, seed=0)
+    dense = build_model(cell, ECGModelConfig.from_json(TINY.to_json() | {"head_hidden": 5}), seed=0)
+    channels = 4 * TINY.width
+    first, _, _, last = dense.classifier
+    # max and mean of every channel, and the batch-normalised RR features themselves
+    assert first.in_features == 2 * channels + TINY.n_rr and first.out_features == 5
+    assert last.out_features == TINY.n_classes
+    assert [type(m).__name__ for m in dense.rr_branch] == ["BatchNorm1d"]
+    head_params = (2 * channels + TINY.n_rr + 1) * 5 + (5 + 1) * TINY.n_classes
+    flat_head = (channels + TINY.rr_hidden + 1) * TINY.n_classes
+    flat_head += (TINY.n_rr + 1) * TINY.rr_hidden  # its RR branch's linear layer
+    assert count_params(dense) - count_params(flat) == head_params - flat_head
+    x, rr = torch.randn(3, 1, TINY.input_len), torch.randn(3, TINY.n_rr)
+    assert dense.eval()(x, rr).shape == (3, TINY.n_classes)
