@@ -228,10 +228,12 @@ def test_rr_branch_variants(n_rr: int, rr_hidden: int) -> None:
     assert model.classifier.in_features == 16 + (n_rr if rr_hidden == 0 else 0)
 
 
-def test_torchscript_and_onnx_export(tmp_path: Path) -> None:
+@pytest.mark.parametrize("head", [{}, {"pool_bins": 4, "head_hidden": 8}])
+def test_torchscript_and_onnx_export(tmp_path: Path, head: dict[str, int]) -> None:
     onnxruntime = pytest.importorskip("onnxruntime")
     a = arch(OP["sep_conv_k15"], OP["dil_conv_k5_d4"], OP["conv_k9"], OP["skip_connect"], 6, 2)
-    model = build_model(a, TINY, seed=0).eval()
+    config = ECGModelConfig.from_json(TINY.to_json() | head)
+    model = build_model(a, config, seed=0).eval()
     beats, rr = torch.randn(5, 1, 64), torch.randn(5, 6)
     expected = model(beats, rr)
     with warnings.catch_warnings():
