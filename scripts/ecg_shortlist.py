@@ -139,11 +139,13 @@ def render(summary: dict[str, Any], run: str, name: str) -> str:
         return "" if v is None else f" ± {v:.3f}"
 
     seeds = summary["seeds"]
+    fidelity = summary["fidelity"]
+    flag = "" if fidelity == "full" else f" --fidelity {fidelity}"
     lines = [
-        f"# Shortlist of `{run}`: its best archs under the `{summary['fidelity']}` recipe",
+        f"# Shortlist of `{run}`: its best archs under the `{fidelity}` recipe",
         "",
         f"Written by `python scripts/ecg_shortlist.py --run {run} --top {len(summary['archs'])} "
-        f"--seeds {' '.join(map(str, seeds))} --report-name {name}`. DS1 only: "
+        f"--seeds {' '.join(map(str, seeds))}{flag} --report-name {name}`. DS1 only: "
         "pooled out-of-fold DS1 cross-validation macro-F1 (N, S, V, F) of each arch under "
         "each training seed; the search score is the proxy the search ranked it by. "
         "DS2 was not read.",

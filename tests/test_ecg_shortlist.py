@@ -109,6 +109,10 @@ def test_nothing_chosen_until_an_arch_has_every_seed(
     assert summary["chosen"] is None and summary["references"] == {}
     assert all(not a["complete"] and a["sd"] is None for a in summary["archs"])
     assert "nothing chosen" in script.render(summary, "run", "x")
+    # the report's command names a fidelity other than the default full recipe
+    assert "--seeds 0 1 --report-name x`" in script.render(summary, "run", "x")
+    other = summary | {"fidelity": "full_h"}
+    assert "--seeds 0 1 --fidelity full_h --report-name x`" in script.render(other, "run", "x")
 
 
 def test_errors(script: ModuleType, run_dir: Path, tmp_path: Path, capsys: Any) -> None:
