@@ -146,8 +146,8 @@ FIDELITIES: Final[dict[str, Fidelity]] = {
 }
 """Named fidelities: ``eXkY`` trains X epochs on Y-fold DS1 CV (4,000 N beats per epoch);
 ``_n2v`` trains on 2,000 N beats per epoch and scores 2,000 held-out N beats per fold
-(weighted up to the fold's count), ``_n1k`` 1,000 of each; ``_ba`` reports balanced accuracy (the mean per-class
-sensitivity) instead of macro-F1; ``_w2`` halves the width; ``_fs96`` trains every arch at
+(weighted up to the fold's count), ``_n1k`` 1,000 of each; ``_ba`` reports balanced
+accuracy (the mean per-class sensitivity) instead of macro-F1; ``_w2`` halves the width; ``_fs96`` trains every arch at
 96 Hz; ``_b256`` takes batches of 256 (learning rate doubled); ``full_p8`` is the full
 recipe with the cell network pooling over 8 time bins (recipe ``r3p8``), ``full_h`` with
 the manual baselines' head on it (recipe ``r3h``). ``reports/ecg_proxy.md``
