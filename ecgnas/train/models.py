@@ -29,14 +29,18 @@ _BASELINES: dict[str, tuple[str, str, str]] = {
 }
 _BASELINE_SETTINGS = frozenset({"n_classes", "n_rr", "in_channels"})
 
+_LATER_DEFAULTS: dict[str, int] = {"in_channels": 1, "pool_bins": 1, "head_hidden": 0}
+"""Settings added after the first release, left out of ``default_settings`` at these values."""
+
 
 def default_settings(
     arch: Arch, n_classes: int = 4, n_rr: int = 6, input_len: int = 256, in_channels: int = 1
 ) -> dict[str, Any]:
     """The full settings dict for ``arch``'s space with the given head and input sizes.
 
-    ``in_channels`` is left out of the dict when it is 1, and ``pool_bins`` and ``head_hidden`` at their defaults, so
-    such a model's settings read as before they existed.
+    Settings added after the first release (``in_channels``, ``pool_bins``, ``head_hidden``)
+    are left out of the dict at their defaults, so such a model's settings read as before
+    they existed.
     """
     if arch.space == "ecg1d":
         from ecgnas.spaces.ecg1d_model import ECGModelConfig
@@ -64,12 +68,9 @@ def default_settings(
         raise ConfigError(
             f"space {arch.space!r} has no ECG model; ECG spaces: {', '.join(ECG_SPACES)}"
         )
-    if in_channels == 1:
-        out.pop("in_channels")
-    if out.get("pool_bins") == 1:
-        out.pop("pool_bins")
-    if out.get("head_hidden") == 0:
-        out.pop("head_hidden")
+    for key, default in _LATER_DEFAULTS.items():
+        if out.get(key) == default:
+            del out[key]
     return out
 
 
