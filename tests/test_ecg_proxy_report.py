@@ -97,6 +97,9 @@ def test_full_noise_uses_the_paired_joint_archs(script: ModuleType, final_json: 
     assert noise["tau_full_vs_full_est"] == pytest.approx(2 / math.pi * math.asin(r))
     assert noise["tau_ceiling_est"] == pytest.approx(2 / math.pi * math.asin(math.sqrt(r)))
     assert noise["tau_full_vs_full_est"] < noise["tau_ceiling_est"] < 1
+    r2 = 2 * r / (1 + r)  # the mean of two seeds is the more reliable target
+    assert noise["tau_ceiling_mean2_est"] == pytest.approx(2 / math.pi * math.asin(math.sqrt(r2)))
+    assert noise["tau_ceiling_est"] < noise["tau_ceiling_mean2_est"] < 1
 
 
 def test_full_noise_falls_back_to_the_final_runs(script: ModuleType, final_json: Path) -> None:
@@ -263,3 +266,34 @@ def test_a_recipe_variant_is_compared_with_the_full_recipe_pair_by_pair(
     assert "| full_h | r3h | 4 (3 x 2) |" in md and "| +0.023 (" in md and "| 3/4 |" in md
     # fewer than three pairs: no comparison
     assert script.variant_entry("full_h", rows + variant[:2]) is None
+
+
+def test_a_proxy_is_also_ranked_against_the_full_recipes_seed_mean(
+    script: ModuleType, final_json: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the full recipe ran under seeds 0 and 1, each proxy is also ranked against the
+    mean of the two; archs without a seed-1 run are left out of that tau."""
+    monkeypatch.setattr(script, "FINAL_JSON", final_json)
+    seed0 = [0.40, 0.50, 0.45, 0.60, 0.55, 0.70]
+    seed1 = [0.40, 0.36, 0.55, 0.44, 0.70, None]  # means 0.40, 0.43, 0.50, 0.52, 0.625
+    f1 = {"N": 0.9, "S": 0.1, "V": 0.5, "F": 0.2}
+    rows = [_row(f"a{i}", "full", 0, v, f1=f1) for i, v in enumerate(seed0)]
+    rows += [_row(f"a{i}", "full", 1, v) for i, v in enumerate(seed1) if v is not None]
+    # the proxy orders a0..a5 by index: the seed means' order, not seed 0's
+    rows += [
+        _row(f"a{i}", "e2k2_n2v", 0, i / 10, signals={s: i / 10 for s in SIGNALS}, f1=f1)
+        for i in range(6)
+    ]
+    summary = script.summarise(rows)
+    assert summary["full_mean_archs"] == 5
+    proxy = summary["proxies"]["e2k2_n2v"]
+    assert proxy["n_vs_full_mean"] == 5 and proxy["tau_vs_full_mean"] == pytest.approx(1.0)
+    assert proxy["tau_vs_full_mean_by_signal"] == pytest.approx({s: 1.0 for s in SIGNALS})
+    assert proxy["n_vs_full"] == 6 and proxy["tau_vs_full"] < 1.0
+    assert "tau_vs_full_mean" not in summary["proxies"]["full"]
+    text = script.render(summary)
+    assert "## Against the full recipe's mean over two training seeds" in text
+    assert "| e2k2_n2v | 1.000 (5) |" in text
+    # no seed-1 full runs: no such section
+    only0 = [r for r in rows if not (r["fidelity"] == "full" and r["seed"] == 1)]
+    assert "two training seeds" not in script.render(script.summarise(only0))
