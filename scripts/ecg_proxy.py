@@ -198,6 +198,7 @@ def _entry(
                 )
                 for sig in SIGNALS
             }
+            entry["n_seed_by_signal"] = len(paired)
     with_signals = [a for a in common if "signals" in runs[a]]
     if len(with_signals) >= 5 and name != "full":
         target = [full[a]["macro_f1"] for a in with_signals]
@@ -205,6 +206,7 @@ def _entry(
             sig: kendall_tau([runs[a]["signals"][sig] for a in with_signals], target)
             for sig in SIGNALS
         }
+        entry["n_vs_full_by_signal"] = len(with_signals)
     # against the full recipe's mean over training seeds 0 and 1: a less noisy target
     with_mean = sorted(set(runs) & set(full_mean or {}))
     if full_mean and len(with_mean) >= 5 and name != "full":
@@ -298,22 +300,30 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _tau_table(
-    proxies: dict[str, dict[str, Any]], key: str, title: str, columns: dict[str, str]
+    proxies: dict[str, dict[str, Any]],
+    key: str,
+    title: str,
+    columns: dict[str, str],
+    n_key: str | None = None,
 ) -> list[str]:
     """A markdown table of the proxies' ``key`` dicts (one column per ``columns`` key, headed
-    by its value), or nothing when no proxy has one."""
-    rows = {n: e[key] for n, e in proxies.items() if key in e}
+    by its value), or nothing when no proxy has one. With ``n_key``, a column gives the
+    number of archs each row's taus are over."""
+    rows = {n: e for n, e in proxies.items() if key in e}
     if not rows:
         return []
     lines = [
         "",
         title,
         "",
-        "| fidelity | " + " | ".join(columns.values()) + " |",
-        "|---|" + "---|" * len(columns),
+        "| fidelity | " + ("archs | " if n_key else "") + " | ".join(columns.values()) + " |",
+        "|---|" + ("---|" if n_key else "") + "---|" * len(columns),
     ]
-    for name, taus in rows.items():
-        cells = ("–" if taus[c] is None else f"{taus[c]:.3f}" for c in columns)
+    for name, e in rows.items():
+        taus = e[key]
+        cells = ["–" if taus[c] is None else f"{taus[c]:.3f}" for c in columns]
+        if n_key:
+            cells.insert(0, str(e.get(n_key, "–")))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
@@ -355,14 +365,19 @@ def render(summary: dict[str, Any]) -> str:
         proxies,
         "tau_vs_full_by_signal",
         "Tau against the full recipe's macro-F1 when the proxy reports another signal of its "
-        "pooled out-of-fold predictions (`ecgnas.classifier.proxy.SIGNALS`):",
+        "pooled out-of-fold predictions (`ecgnas.classifier.proxy.SIGNALS`; archs: those "
+        "whose runs kept their signals):",
         {s: s for s in SIGNALS},
+        "n_vs_full_by_signal",
     )
     lines += _tau_table(
         proxies,
         "tau_seed_by_signal",
-        "Each signal's noise ceiling: tau of the proxy against itself under training seed 1:",
+        "Each signal's noise ceiling: tau of the proxy against itself under training seed 1 "
+        "(archs: those whose runs under both seeds kept their signals, so `full`'s macro_f1 "
+        "here can differ from its tau vs itself above):",
         {s: s for s in SIGNALS},
+        "n_seed_by_signal",
     )
     lines += _tau_table(
         proxies,
@@ -443,9 +458,13 @@ def render(summary: dict[str, Any]) -> str:
             f"recipe agree at tau ~ {noise['tau_full_vs_full_est']:.2f}; a noise-free proxy "
             f"(the arch's seed-mean full score) reaches tau ~ {noise['tau_ceiling_est']:.2f} "
             f"against one seed of it, and tau ~ {noise['tau_ceiling_mean2_est']:.2f} against "
-            f"the mean of two seeds (reliability 2r / (1 + r)). These are estimates; "
-            f"the `full` row's tau vs itself, when present, is the measured value "
-            f"(over {proxies.get('full', {}).get('n_seed', 0)} archs).",
+            f"the mean of two seeds (reliability 2r / (1 + r)). These are estimates"
+            + (
+                f"; the `full` row's tau vs itself is the measured value "
+                f"({full_self:.3f} over {proxies['full']['n_seed']} archs)."
+                if (full_self := proxies.get("full", {}).get("tau_seed")) is not None
+                else " (no arch has the full recipe under a second seed yet)."
+            ),
         ]
     return "\n".join(lines) + "\n"
 

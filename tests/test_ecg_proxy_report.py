@@ -139,6 +139,7 @@ def test_summary_tau_tables(
     assert proxy["tau_seed_by_signal"] == pytest.approx(
         {"macro_f1": 1.0, "macro_f1_nsv": 1.0, "mean_auc": -1.0, "balanced_accuracy": 1.0}
     )
+    assert proxy["n_vs_full_by_signal"] == 6 and proxy["n_seed_by_signal"] == proxy["n_seed"]
     by_class = proxy["tau_vs_full_by_class"]
     assert by_class["S"] == pytest.approx(-1.0) and by_class["V"] == pytest.approx(1.0)
     # F: the full recipe's F1 is the same for every arch, so there is no order to match
@@ -166,6 +167,16 @@ def test_tau_table_rendering(script: ModuleType) -> None:
         "| p1 | -0.250 | 0.500 | – |",
     ]
     assert script._tau_table(proxies, "tau_seed_by_signal", "Other:", {"S": "S"}) == []
+    # with an n column: the number of archs each row is over, "–" when the row lacks it
+    proxies["p1"]["n_by_class"] = 7
+    proxies["p3"] = {"tau_vs_full_by_class": {"S": 0.0, "V": 0.0, "F": 0.0}}
+    lines = script._tau_table(proxies, "tau_vs_full_by_class", "T:", columns, "n_by_class")
+    assert lines[3:] == [
+        "| fidelity | archs | S F1 | V F1 | F F1 |",
+        "|---|---|---|---|---|",
+        "| p1 | 7 | -0.250 | 0.500 | – |",
+        "| p3 | – | 0.000 | 0.000 | 0.000 |",
+    ]
 
 
 def test_rendered_report(
@@ -186,9 +197,10 @@ def test_rendered_report(
     assert f"reaches tau ~ {noise['tau_ceiling_est']:.2f}" in md
     assert "manual 0.020 (3 seeds)" in md and "tiny" not in md.split("## How noisy")[1]
     assert f"(3 archs; sd = rms(seed 0 - seed 1) / sqrt 2): {noise['seed_sd']:.3f}" in md
-    assert "| fidelity | " + " | ".join(SIGNALS) + " |" in md
-    assert "| e2k2_n2v | -1.000 | -1.000 | -1.000 | 1.000 |" in md  # vs full, by signal
-    assert "| e2k2_n2v | 1.000 | 1.000 | -1.000 | 1.000 |" in md  # vs itself, seed 1
+    assert "| fidelity | archs | " + " | ".join(SIGNALS) + " |" in md
+    assert "(no arch has the full recipe under a second seed yet)." in md
+    assert "| e2k2_n2v | 6 | -1.000 | -1.000 | -1.000 | 1.000 |" in md  # vs full, by signal
+    assert "| e2k2_n2v | 6 | 1.000 | 1.000 | -1.000 | 1.000 |" in md  # vs itself, seed 1
     assert "| fidelity | S F1 | V F1 | F F1 |" in md
     assert "| e2k2_n2v | -1.000 | 1.000 | nan |" in md
     assert "Full-recipe archs scored: 6." in md
@@ -294,6 +306,8 @@ def test_a_proxy_is_also_ranked_against_the_full_recipes_seed_mean(
     text = script.render(summary)
     assert "## Against the full recipe's mean over two training seeds" in text
     assert "| e2k2_n2v | 1.000 (5) |" in text
+    full_self = summary["proxies"]["full"]["tau_seed"]
+    assert f"is the measured value ({full_self:.3f} over 5 archs)." in text
     # no seed-1 full runs: no such section
     only0 = [r for r in rows if not (r["fidelity"] == "full" and r["seed"] == 1)]
     assert "two training seeds" not in script.render(script.summarise(only0))
