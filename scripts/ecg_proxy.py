@@ -273,6 +273,62 @@ def variant_entry(name: str, rows: list[dict[str, Any]]) -> dict[str, Any] | Non
     }
 
 
+def _pearson(a: list[float], b: list[float]) -> float:
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def reliability(
+    by: dict[tuple[str, int], dict[str, dict[str, Any]]],
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per fidelity run under training seeds 0 and 1, per signal: how far the proxy's score
+    repeats itself, and so how far its agreement with the full recipe can be believed.
+
+    Over the archs with runs of the proxy (both seeds, signals kept) and of the full recipe
+    (both seeds): ``retest_r`` (Pearson, proxy seed 0 vs seed 1), ``retest_tau``, ``r_full``
+    (Pearson, proxy seed 0 vs the full recipe's seed-0 macro-F1) and ``ceiling``, the most
+    that correlation can be when both sides hold seed noise: sqrt(retest_r x the full
+    recipe's own retest r) (Spearman's attenuation bound). An ``r_full`` above its ceiling is
+    chance, not fidelity. ``tau_pairs``: Kendall tau against the full recipe's macro-F1 for
+    each pairing of a proxy seed with a full-recipe seed ("p0f1": proxy seed 0 against full
+    seed 1), and ``tau_pairs_mean`` their mean: an estimate that no one seed's luck makes."""
+    full_0, full_1 = by.get(("full", 0), {}), by.get(("full", 1), {})
+    full_archs = sorted(set(full_0) & set(full_1))
+    if len(full_archs) < 5:
+        return {}
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for name in FIDELITIES:
+        if name == "full" or is_variant(name):
+            continue
+        p0, p1 = by.get((name, 0), {}), by.get((name, 1), {})
+        archs = [a for a in full_archs if "signals" in p0.get(a, {}) and "signals" in p1.get(a, {})]
+        if len(archs) < 5:
+            continue
+        full_score = [full_0[a]["macro_f1"] for a in archs]
+        full_by_seed = {0: full_score, 1: [full_1[a]["macro_f1"] for a in archs]}
+        full_retest = _pearson(full_score, full_by_seed[1])
+        out[name] = {}
+        for sig in SIGNALS:
+            x0 = [p0[a]["signals"][sig] for a in archs]
+            x1 = [p1[a]["signals"][sig] for a in archs]
+            retest = _pearson(x0, x1)
+            pairs = {
+                f"p{ps}f{fs}": kendall_tau(x, full_by_seed[fs])
+                for ps, x in ((0, x0), (1, x1))
+                for fs in (0, 1)
+            }
+            out[name][sig] = {
+                "tau_pairs": pairs,
+                "tau_pairs_mean": float(np.mean(list(pairs.values()))),
+                "archs": len(archs),
+                "retest_r": retest,
+                "retest_tau": kendall_tau(x0, x1),
+                "r_full": _pearson(x0, full_score),
+                "full_retest_r": full_retest,
+                "ceiling": float(np.sqrt(max(retest, 0.0) * max(full_retest, 0.0))),
+            }
+    return out
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     by: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
     for r in rows:
@@ -296,6 +352,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "proxies": proxies,
         "variants": variants,
         "full_noise": full_noise(rows, FINAL_JSON),
+        "reliability": reliability(by),
     }
 
 
@@ -325,6 +382,47 @@ def _tau_table(
         if n_key:
             cells.insert(0, str(e.get(n_key, "–")))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _reliability_lines(rel: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    """The section on whether each signal's agreement with the full recipe can be believed."""
+    if not rel:
+        return []
+    lines = [
+        "",
+        "## Reliability: how far each proxy's agreement can be believed",
+        "",
+        "A proxy's score and the full recipe's both carry training-seed noise, so their "
+        "correlation over archs cannot exceed sqrt(the proxy's retest r x the full recipe's "
+        "retest r) (Spearman's attenuation bound; retest r: Pearson correlation of seed 0 with "
+        "seed 1 over the archs). A measured agreement above that ceiling is chance (with 40 "
+        "archs a correlation's standard error is about 0.14), not fidelity; and the search "
+        "proxy was chosen as the best of the (fidelity, signal) pairs above on these same "
+        "archs, which flatters the winner. Pearson r of the proxy's seed-0 score with the "
+        "full recipe's seed-0 macro-F1:",
+        "",
+        "| fidelity | signal | archs | retest r | retest tau | r vs full | ceiling "
+        "| tau vs full, seed 0 vs 0 | tau vs full, mean of 4 seed pairings [min, max] |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, by_signal in rel.items():
+        for sig, e in by_signal.items():
+            flag = " (above its ceiling)" if e["r_full"] > e["ceiling"] else ""
+            taus = e["tau_pairs"].values()
+            lines.append(
+                f"| {name} | {sig} | {e['archs']} | {e['retest_r']:.2f} "
+                f"| {e['retest_tau']:.3f} | {e['r_full']:.2f}{flag} | {e['ceiling']:.2f} "
+                f"| {e['tau_pairs']['p0f0']:.3f} | {e['tau_pairs_mean']:.3f} "
+                f"[{min(taus):.3f}, {max(taus):.3f}] |"
+            )
+    full_r = next(iter(next(iter(rel.values())).values()))["full_retest_r"]
+    lines += [
+        "",
+        f"The full recipe's own retest r over these archs: {full_r:.2f}. The last column pairs "
+        "each of the proxy's two training seeds with each of the full recipe's two: the tau "
+        "of seed 0 against seed 0 (the figure in the tables above) is one draw of four.",
+    ]
     return lines
 
 
@@ -408,6 +506,7 @@ def render(summary: dict[str, Any]) -> str:
                 f"| {name} | {e['tau_vs_full_mean']:.3f} ({e['n_vs_full_mean']}) "
                 f"| [{ci[0]:.2f}, {ci[1]:.2f}] | {cells} |"
             )
+    lines += _reliability_lines(summary.get("reliability") or {})
     variants = summary.get("variants") or {}
     if variants:
         lines += [

@@ -311,3 +311,50 @@ def test_a_proxy_is_also_ranked_against_the_full_recipes_seed_mean(
     # no seed-1 full runs: no such section
     only0 = [r for r in rows if not (r["fidelity"] == "full" and r["seed"] == 1)]
     assert "two training seeds" not in script.render(script.summarise(only0))
+
+
+def test_reliability_bounds_a_proxys_agreement_by_both_sides_seed_noise(
+    script: ModuleType,
+) -> None:
+    """Per signal: the proxy's retest r, its r with the full recipe, Spearman's attenuation
+    ceiling sqrt(retest r x the full recipe's retest r), and tau over all four pairings of
+    proxy seed and full seed; archs need both seeds on both sides and the proxy's signals."""
+    full0 = [0.40, 0.44, 0.47, 0.50, 0.52, 0.58]
+    full1 = [0.42, 0.41, 0.50, 0.49, 0.56, 0.55]
+    rows = [_row(f"a{i}", "full", 0, v) for i, v in enumerate(full0)]
+    rows += [_row(f"a{i}", "full", 1, v) for i, v in enumerate(full1)]
+    # the proxy's macro-F1 repeats seed 0 exactly; its mean AUC is reversed under seed 1
+    for seed in (0, 1):
+        for i in range(6):
+            sig = {s: full0[i] for s in SIGNALS}
+            if seed == 1:
+                sig["mean_auc"] = -full0[i]
+            rows.append(_row(f"a{i}", "e2k2_n2v", seed, sig["macro_f1"], signals=sig))
+    rows.append(_row("a6", "e2k2_n2v", 0, 0.9, signals={s: 0.9 for s in SIGNALS}))
+    by: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
+    for r in rows:
+        by.setdefault((r["fidelity"], r["seed"]), {})[r["arch"]] = r
+    rel = script.reliability(by)
+    assert set(rel) == {"e2k2_n2v"}
+    full_r = float(np.corrcoef(full0, full1)[0, 1])
+    f1 = rel["e2k2_n2v"]["macro_f1"]
+    assert f1["archs"] == 6  # a6 has no full-recipe runs
+    assert f1["retest_r"] == pytest.approx(1.0) and f1["retest_tau"] == pytest.approx(1.0)
+    assert f1["full_retest_r"] == pytest.approx(full_r)
+    assert f1["r_full"] == pytest.approx(1.0)  # seed 0 is the full recipe's seed 0
+    assert f1["ceiling"] == pytest.approx(math.sqrt(full_r))
+    tau_01 = script.kendall_tau(full0, full1)
+    assert f1["tau_pairs"] == pytest.approx(
+        {"p0f0": 1.0, "p0f1": tau_01, "p1f0": 1.0, "p1f1": tau_01}
+    )
+    assert f1["tau_pairs_mean"] == pytest.approx((1 + tau_01) / 2)
+    auc = rel["e2k2_n2v"]["mean_auc"]
+    assert auc["retest_r"] == pytest.approx(-1.0) and auc["ceiling"] == 0.0
+    assert auc["tau_pairs"]["p1f0"] == pytest.approx(-1.0)
+    md = "\n".join(script._reliability_lines(rel))
+    assert "| e2k2_n2v | macro_f1 | 6 | 1.00 | 1.000 | 1.00 (above its ceiling) |" in md
+    assert f"own retest r over these archs: {full_r:.2f}." in md
+    # fewer than five archs with both full seeds: nothing to bound against
+    only4 = {k: dict(list(v.items())[:4]) if k[0] == "full" else v for k, v in by.items()}
+    assert script.reliability(only4) == {}
+    assert script._reliability_lines({}) == []
