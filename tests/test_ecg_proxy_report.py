@@ -358,3 +358,42 @@ def test_reliability_bounds_a_proxys_agreement_by_both_sides_seed_noise(
     only4 = {k: dict(list(v.items())[:4]) if k[0] == "full" else v for k, v in by.items()}
     assert script.reliability(only4) == {}
     assert script._reliability_lines({}) == []
+
+
+def test_the_space_is_placed_against_the_manual_cnns(
+    script: ModuleType, final_json: Path, tmp_path: Path
+) -> None:
+    """The two-seed means of the paired archs, their spread with the seed noise taken out,
+    and the normal-tail share of the space above each manual model (and above it plus the
+    issue's margin)."""
+    from scipy.stats import norm
+
+    full0 = [0.40, 0.44, 0.47, 0.50, 0.52, 0.58]
+    full1 = [0.42, 0.41, 0.50, 0.49, 0.56, 0.55]
+    rows = [_row(f"a{i}", "full", 0, v) for i, v in enumerate(full0)]
+    rows += [_row(f"a{i}", "full", 1, v) for i, v in enumerate(full1)]
+    rows.append(_row("a6", "full", 0, 0.99))  # one seed only: left out
+    space = script.space_vs_manual(rows, final_json)
+    means = (np.array(full0) + np.array(full1)) / 2
+    seed_var = np.mean(np.square(np.array(full0) - np.array(full1))) / 2
+    sd = math.sqrt(np.var(means, ddof=1) - seed_var / 2)
+    assert space["archs"] == 6 and space["best"] == pytest.approx(0.565)
+    assert space["mean"] == pytest.approx(means.mean()) and space["arch_sd"] == pytest.approx(sd)
+    manual = space["models"]["manual"]
+    assert manual["ds1_cv_macro_f1"] == pytest.approx(0.52) and manual["seeds"] == 3
+    assert manual["share_above"] == pytest.approx(norm.sf((0.52 - means.mean()) / sd))
+    assert manual["share_above_margin"] == pytest.approx(norm.sf((0.545 - means.mean()) / sd))
+    assert manual["share_above_margin"] < manual["share_above"]
+    lines = script._space_lines(space)
+    assert "| manual | 3 | 0.520 |" in "\n".join(lines)
+    # no paired archs, or no final runs: no section
+    assert script.space_vs_manual(rows[:6], final_json) is None
+    assert script.space_vs_manual(rows, tmp_path / "missing.json") is None
+    assert script._space_lines(None) == []
+    # archs whose spread is all seed noise: no share to extrapolate
+    flat = [
+        _row(f"a{i}", "full", s, 0.5 + (0.01 if s else -0.01)) for i in range(5) for s in (0, 1)
+    ]
+    flat_space = script.space_vs_manual(flat, final_json)
+    assert flat_space["arch_sd"] == 0.0 and flat_space["models"]["manual"]["share_above"] is None
+    assert "| – | – |" in "\n".join(script._space_lines(flat_space))
