@@ -168,6 +168,26 @@ MARGIN: Final = 0.025
 """The margin over the manual CNNs the ECG NAS issue asks of the NAS model (DS2 macro-F1)."""
 
 
+def _by_macro(archs: list[str], scores: np.ndarray) -> dict[str, dict[str, list[float]]]:
+    """Per macro gene of the ``ecgjoint`` archs (keys ``ecgjoint:g0,...``), per choice: the
+    mean score and the number of archs with it (choices no arch has are left out)."""
+    from ecgnas.spaces.ecgjoint import MACRO
+
+    if not all(a.startswith("ecgjoint:") for a in archs):
+        return {}
+    genes = np.array([[int(g) for g in a.split(":", 1)[1].split(",")] for a in archs])
+    n_cell = genes.shape[1] - len(MACRO)
+    out: dict[str, dict[str, list[float]]] = {}
+    for j, (name, choices) in enumerate(MACRO):
+        col = genes[:, n_cell + j]
+        out[name] = {
+            str(c): [float(scores[col == k].mean()), int((col == k).sum())]
+            for k, c in enumerate(choices)
+            if (col == k).any()
+        }
+    return out
+
+
 def space_vs_manual(rows: list[dict[str, Any]], final_json: Path) -> dict[str, Any] | None:
     """Where the sampled joint archs stand against the manual CNNs under the full recipe.
 
@@ -204,6 +224,8 @@ def space_vs_manual(rows: list[dict[str, Any]], final_json: Path) -> dict[str, A
         return None if arch_sd == 0 else float(norm.sf((x - centre) / arch_sd))
 
     return {
+        "by_macro": _by_macro(archs, means),
+        "means_sd": float(np.std(means, ddof=1)),
         "archs": len(archs),
         "mean": centre,
         "best": float(np.max(means)),
@@ -653,6 +675,18 @@ def _space_lines(space: dict[str, Any] | None) -> list[str]:
             f"| {m} | {e['seeds']} | {e['ds1_cv_macro_f1']:.3f} | {pct(e['share_above'])} "
             f"| {pct(e['share_above_margin'])} |"
         )
+    lines += [
+        "",
+        "The archs' two-seed means by macro choice (mean over the archs with it, their number "
+        f"in brackets; each mean's standard error is about {space['means_sd']:.3f} / "
+        "sqrt(number)):",
+        "",
+        "| macro gene | choices |",
+        "|---|---|",
+    ]
+    for gene, by_choice in space["by_macro"].items():
+        cells = ", ".join(f"{c} {v:.3f} ({n})" for c, (v, n) in by_choice.items())
+        lines.append(f"| {gene} | {cells} |")
     return lines
 
 

@@ -298,6 +298,7 @@ def test_a_proxy_is_also_ranked_against_the_full_recipes_seed_mean(
     ]
     summary = script.summarise(rows)
     assert summary["full_mean_archs"] == 5
+    assert summary["space_vs_manual"]["by_macro"] == {}  # not joint-space keys: no genes
     proxy = summary["proxies"]["e2k2_n2v"]
     assert proxy["n_vs_full_mean"] == 5 and proxy["tau_vs_full_mean"] == pytest.approx(1.0)
     assert proxy["tau_vs_full_mean_by_signal"] == pytest.approx({s: 1.0 for s in SIGNALS})
@@ -370,9 +371,12 @@ def test_the_space_is_placed_against_the_manual_cnns(
 
     full0 = [0.40, 0.44, 0.47, 0.50, 0.52, 0.58]
     full1 = [0.42, 0.41, 0.50, 0.49, 0.56, 0.55]
-    rows = [_row(f"a{i}", "full", 0, v) for i, v in enumerate(full0)]
-    rows += [_row(f"a{i}", "full", 1, v) for i, v in enumerate(full1)]
-    rows.append(_row("a6", "full", 0, 0.99))  # one seed only: left out
+    # joint archs: widths 4, 4, 8, 8, 8, 4 (the first macro gene); no arch has width 12
+    width = [0, 0, 1, 1, 1, 0]
+    key = [f"ecgjoint:{i},0,0,0,0,0,{w},0,0,0,0,0,{i % 2}" for i, w in enumerate(width)]
+    rows = [_row(key[i], "full", 0, v) for i, v in enumerate(full0)]
+    rows += [_row(key[i], "full", 1, v) for i, v in enumerate(full1)]
+    rows.append(_row("ecgjoint:6,0,0,0,0,0,2,0,0,0,0,0,0", "full", 0, 0.99))  # one seed only
     space = script.space_vs_manual(rows, final_json)
     means = (np.array(full0) + np.array(full1)) / 2
     seed_var = np.mean(np.square(np.array(full0) - np.array(full1))) / 2
@@ -384,15 +388,28 @@ def test_the_space_is_placed_against_the_manual_cnns(
     assert manual["share_above"] == pytest.approx(norm.sf((0.52 - means.mean()) / sd))
     assert manual["share_above_margin"] == pytest.approx(norm.sf((0.545 - means.mean()) / sd))
     assert manual["share_above_margin"] < manual["share_above"]
-    lines = script._space_lines(space)
-    assert "| manual | 3 | 0.520 |" in "\n".join(lines)
+    mean = means.tolist()
+    width_by = space["by_macro"]["width"]
+    assert set(width_by) == {"4", "8"}  # no arch has width 12
+    assert width_by["4"] == pytest.approx([(mean[0] + mean[1] + mean[5]) / 3, 3])
+    assert width_by["8"] == pytest.approx([(mean[2] + mean[3] + mean[4]) / 3, 3])
+    fs_by = space["by_macro"]["fs"]
+    assert fs_by["96"] == pytest.approx([np.mean(mean[0::2]), 3])
+    assert fs_by["128"] == pytest.approx([np.mean(mean[1::2]), 3])
+    assert space["means_sd"] == pytest.approx(np.std(means, ddof=1))
+    lines = "\n".join(script._space_lines(space))
+    assert "| manual | 3 | 0.520 |" in lines
+    w4, w8 = space["by_macro"]["width"]["4"][0], space["by_macro"]["width"]["8"][0]
+    assert f"| width | 4 {w4:.3f} (3), 8 {w8:.3f} (3) |" in lines
     # no paired archs, or no final runs: no section
     assert script.space_vs_manual(rows[:6], final_json) is None
     assert script.space_vs_manual(rows, tmp_path / "missing.json") is None
     assert script._space_lines(None) == []
     # archs whose spread is all seed noise: no share to extrapolate
     flat = [
-        _row(f"a{i}", "full", s, 0.5 + (0.01 if s else -0.01)) for i in range(5) for s in (0, 1)
+        _row(f"ecgjoint:{i},0,0,0,0,0,0,0,0,0,0,0,0", "full", s, 0.5 + (0.01 if s else -0.01))
+        for i in range(5)
+        for s in (0, 1)
     ]
     flat_space = script.space_vs_manual(flat, final_json)
     assert flat_space["arch_sd"] == 0.0 and flat_space["models"]["manual"]["share_above"] is None
