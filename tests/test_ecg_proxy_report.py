@@ -352,9 +352,24 @@ def test_reliability_bounds_a_proxys_agreement_by_both_sides_seed_noise(
     auc = rel["e2k2_n2v"]["mean_auc"]
     assert auc["retest_r"] == pytest.approx(-1.0) and auc["ceiling"] == 0.0
     assert auc["tau_pairs"]["p1f0"] == pytest.approx(-1.0)
+    assert f1["seeds"] == [0, 1]
+    # averaging two identical seeds changes nothing
+    assert f1["tau_mean2"] == pytest.approx((1 + tau_01) / 2)
     md = "\n".join(script._reliability_lines(rel))
-    assert "| e2k2_n2v | macro_f1 | 6 | 1.00 | 1.000 | 1.00 (above its ceiling) |" in md
+    assert "| e2k2_n2v | macro_f1 | 6 | 0, 1 | 1.00 | 1.000 | 1.00 (above its ceiling) |" in md
     assert f"own retest r over these archs: {full_r:.2f}." in md
+    # a third proxy seed counts once it covers every arch: here it reverses the order
+    third = {f"a{i}": _row(f"a{i}", "e2k2_n2v", 2, -full0[i]) for i in range(6)}
+    for r in third.values():
+        r["signals"] = {sig: r["macro_f1"] for sig in SIGNALS}
+    partial = by | {("e2k2_n2v", 2): dict(list(third.items())[:5])}
+    assert script.reliability(partial)["e2k2_n2v"]["macro_f1"]["seeds"] == [0, 1]
+    rel3 = script.reliability(by | {("e2k2_n2v", 2): third})["e2k2_n2v"]["macro_f1"]
+    assert rel3["seeds"] == [0, 1, 2]
+    assert rel3["retest_r"] == pytest.approx((1 - 1 - 1) / 3)  # pairs 01, 02, 12
+    assert rel3["tau_pairs"]["p2f0"] == pytest.approx(-1.0) and len(rel3["tau_pairs"]) == 6
+    # the mean of seeds 0 and 2 is constant: no order, so its tau is nan, as is the mean
+    assert math.isnan(rel3["tau_mean2"])
     # fewer than five archs with both full seeds: nothing to bound against
     only4 = {k: dict(list(v.items())[:4]) if k[0] == "full" else v for k, v in by.items()}
     assert script.reliability(only4) == {}
