@@ -488,9 +488,10 @@ def _reliability_lines(rel: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
         "",
         "A proxy's score and the full recipe's both carry training-seed noise, so their "
         "correlation over archs cannot exceed sqrt(the proxy's retest r x the full recipe's "
-        "retest r) (Spearman's attenuation bound; retest r: Pearson correlation of seed 0 with "
-        "seed 1 over the archs). A measured agreement above that ceiling is chance (with 40 "
-        "archs a correlation's standard error is about 0.14), not fidelity; and the search "
+        "retest r) (Spearman's attenuation bound; retest r: Pearson correlation of one "
+        "training seed with another over the archs). A measured agreement above that ceiling "
+        "is chance (with 40 archs a correlation's standard error is about 0.14), not "
+        "fidelity; and the search "
         "proxy was chosen as the best of the (fidelity, signal) pairs above on these same "
         "archs, which flatters the winner. Pearson r of the proxy's seed-0 score with the "
         "full recipe's seed-0 macro-F1:",
