@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,13 @@ def test_full_is_the_recipe_and_proxies_cut_costs() -> None:
     arch, s, h = FULL.plan(parse_arch("manual"))
     assert arch == parse_arch("manual") and s == setup and h == hp
     assert PROXY in FIDELITIES and get_fidelity("full") is FULL
+    # the signal-only variants train exactly as their base fidelity (tables rescore freely)
+    for name, base, signal in (
+        ("e2k2_n2v_ba", "e2k2_n2v", "balanced_accuracy"),
+        ("e2k2_n2v_auc", "e2k2_n2v", "mean_auc"),
+        ("e3k2_n2v_ba", "e3k2_n2v", "balanced_accuracy"),
+    ):
+        assert FIDELITIES[name] == replace(FIDELITIES[base], signal=signal)
     joint = ECGJointSpace().make(CELL, width=12, fs=96, channels="raw+derivative", rr="both")
     arch, s, h = Fidelity(
         folds=3, epochs=2, max_majority=0, width_divisor=4, fs=128, batch_size=256
