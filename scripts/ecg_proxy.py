@@ -112,6 +112,27 @@ def _f1(row: dict[str, Any], cls: str) -> float:
     return 0.0 if v is None else float(v)
 
 
+def _full_pairs(rows: list[dict[str, Any]]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The archs the full recipe ran under training seeds 0 and 1 (sorted) and their
+    macro-F1 under each."""
+    by_seed: dict[int, dict[str, float]] = {0: {}, 1: {}}
+    for row in rows:
+        if row["fidelity"] == "full" and row["seed"] in by_seed:
+            by_seed[row["seed"]][row["arch"]] = row["macro_f1"]
+    archs = sorted(set(by_seed[0]) & set(by_seed[1]))
+    return (
+        archs,
+        np.array([by_seed[0][a] for a in archs]),
+        np.array([by_seed[1][a] for a in archs]),
+    )
+
+
+def _pair_seed_var(s0: np.ndarray, s1: np.ndarray) -> float:
+    """One training seed's variance from paired runs: mean((seed 0 - seed 1)^2) / 2, whichever
+    archs they are."""
+    return float(np.mean(np.square(s0 - s1)) / 2)
+
+
 def full_noise(rows: list[dict[str, Any]], final_json: Path) -> dict[str, Any] | None:
     """How noisy the full recipe's score is, and what that allows a proxy's tau to reach.
 
@@ -136,14 +157,9 @@ def full_noise(rows: list[dict[str, Any]], final_json: Path) -> dict[str, Any] |
     if not per_model or len(full) < 5:
         return None
     seed_var = float(np.mean([np.var(v, ddof=1) for v in per_model.values()]))
-    # the joint archs' own seed noise, where the full recipe ran them under seeds 0 and 1:
-    # var(score_0 - score_1) / 2 estimates one seed's variance, whichever archs they are
-    by_seed: dict[int, dict[str, float]] = {0: {}, 1: {}}
-    for row in rows:
-        if row["fidelity"] == "full" and row["seed"] in by_seed:
-            by_seed[row["seed"]][row["arch"]] = row["macro_f1"]
-    pairs = [by_seed[0][a] - by_seed[1][a] for a in by_seed[1] if a in by_seed[0]]
-    pair_var = float(np.mean(np.square(pairs)) / 2) if len(pairs) >= 3 else None
+    # the joint archs' own seed noise, where the full recipe ran them under seeds 0 and 1
+    pairs, s0, s1 = _full_pairs(rows)
+    pair_var = _pair_seed_var(s0, s1) if len(pairs) >= 3 else None
     if pair_var is not None:
         seed_var = pair_var
     spread_var = float(np.var(full, ddof=1))
@@ -171,19 +187,20 @@ MARGIN: Final = 0.025
 def _by_macro(archs: list[str], scores: np.ndarray) -> dict[str, dict[str, list[float]]]:
     """Per macro gene of the ``ecgjoint`` archs (keys ``ecgjoint:g0,...``), per choice: the
     mean score and the number of archs with it (choices no arch has are left out)."""
-    from ecgnas.spaces.ecgjoint import MACRO
+    from ecgnas.spaces.ecgjoint import MACRO, ECGJointSpace
+    from ecgnas.train.models import parse_arch
 
     if not all(a.startswith("ecgjoint:") for a in archs):
         return {}
-    genes = np.array([[int(g) for g in a.split(":", 1)[1].split(",")] for a in archs])
-    n_cell = genes.shape[1] - len(MACRO)
+    space = ECGJointSpace()
+    values = [space.values(parse_arch(a)) for a in archs]
     out: dict[str, dict[str, list[float]]] = {}
-    for j, (name, choices) in enumerate(MACRO):
-        col = genes[:, n_cell + j]
+    for name, choices in MACRO:
+        column = np.array([v[name] for v in values], dtype=object)
         out[name] = {
-            str(c): [float(scores[col == k].mean()), int((col == k).sum())]
-            for k, c in enumerate(choices)
-            if (col == k).any()
+            str(c): [float(scores[column == c].mean()), int((column == c).sum())]
+            for c in choices
+            if (column == c).any()
         }
     return out
 
@@ -202,17 +219,11 @@ def space_vs_manual(rows: list[dict[str, Any]], final_json: Path) -> dict[str, A
 
     if not final_json.exists():
         return None
-    by_seed: dict[int, dict[str, float]] = {0: {}, 1: {}}
-    for row in rows:
-        if row["fidelity"] == "full" and row["seed"] in by_seed:
-            by_seed[row["seed"]][row["arch"]] = row["macro_f1"]
-    archs = sorted(set(by_seed[0]) & set(by_seed[1]))
+    archs, s0, s1 = _full_pairs(rows)
     if len(archs) < 5:
         return None
-    s0 = np.array([by_seed[0][a] for a in archs])
-    s1 = np.array([by_seed[1][a] for a in archs])
     means = (s0 + s1) / 2
-    seed_var = float(np.mean(np.square(s0 - s1)) / 2)
+    seed_var = _pair_seed_var(s0, s1)
     arch_sd = float(np.sqrt(max(0.0, float(np.var(means, ddof=1)) - seed_var / 2)))
     centre = float(np.mean(means))
     models = json.loads(final_json.read_text())["models"]
@@ -426,8 +437,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     for r in rows:
         by.setdefault((r["fidelity"], r["seed"]), {})[r["arch"]] = r
     full = by.get(("full", 0), {})
-    full_1 = by.get(("full", 1), {})
-    full_mean = {a: (full[a]["macro_f1"] + full_1[a]["macro_f1"]) / 2 for a in full if a in full_1}
+    paired, s0, s1 = _full_pairs(rows)
+    full_mean = dict(zip(paired, ((s0 + s1) / 2).tolist(), strict=True))
     proxies = {
         name: _entry(name, by.get((name, 0), {}), full, by.get((name, 1), {}), full_mean)
         for name in FIDELITIES
