@@ -127,6 +127,8 @@ FIDELITIES: Final[dict[str, Fidelity]] = {
     "full": FULL,
     "full_p8": Fidelity(recipe="r3p8", fast=False),
     "full_h": Fidelity(recipe="r3h", fast=False),
+    "full_mp": Fidelity(recipe="r3mp", fast=False),
+    "full_mph": Fidelity(recipe="r3mph", fast=False),
     "e1k2": Fidelity(folds=2, epochs=1, max_majority=4000),
     "e2k2": Fidelity(folds=2, epochs=2, max_majority=4000),
     "e1k2_n2v": Fidelity(folds=2, epochs=1, max_majority=2000, val_majority=2000),

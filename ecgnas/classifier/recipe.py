@@ -26,6 +26,7 @@ from ecgnas.data.inputs import InputConfig
 from ecgnas.data.preprocess import PreprocessConfig
 from ecgnas.errors import ConfigError, check_fields
 from ecgnas.spaces.base import Arch
+from ecgnas.spaces.ecg1d import REDUCTIONS
 from ecgnas.train.metrics import AAMI4
 
 if TYPE_CHECKING:
@@ -114,6 +115,8 @@ class Setup:
         global pooling; ``ECGModelConfig.pool_bins``); other spaces ignore it.
     head_hidden: hidden units of a cell network's head (None: the model default, 0, a
         linear classifier; ``ECGModelConfig.head_hidden``); other spaces ignore it.
+    reduction: a cell network's reduction blocks (None: the model default, ``"resblock"``;
+        ``ECGModelConfig.reduction``); other spaces ignore it.
     """
 
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
@@ -132,6 +135,7 @@ class Setup:
     width: int | None = None
     pool_bins: int | None = None
     head_hidden: int | None = None
+    reduction: str | None = None
 
     def __post_init__(self) -> None:
         if self.cv not in CV_MODES:
@@ -152,6 +156,10 @@ class Setup:
             raise ConfigError(f"pool_bins must be >= 1 or None, got {self.pool_bins}")
         if self.head_hidden is not None and self.head_hidden < 0:
             raise ConfigError(f"head_hidden must be >= 0 or None, got {self.head_hidden}")
+        if self.reduction is not None and self.reduction not in REDUCTIONS:
+            raise ConfigError(
+                f"reduction must be one of {', '.join(REDUCTIONS)} or None, got {self.reduction!r}"
+            )
         if self.patience < 1:
             raise ConfigError(f"patience must be >= 1, got {self.patience}")
 
@@ -160,7 +168,7 @@ class Setup:
         out["preprocess"] = self.preprocess.to_json()
         out["inputs"] = self.inputs.to_json()
         out["classes"] = list(self.classes)
-        for key in ("pool_bins", "head_hidden"):
+        for key in ("pool_bins", "head_hidden", "reduction"):
             if out[key] is None:
                 del out[key]  # so that setups from before it existed read (and hash) as before
         return out
@@ -196,6 +204,8 @@ def model_settings(arch: Arch, setup: Setup, dropout: float) -> dict[str, Any]:
             settings["pool_bins"] = int(setup.pool_bins)
         if setup.head_hidden not in (None, 0):
             settings["head_hidden"] = int(setup.head_hidden)
+        if setup.reduction not in (None, "resblock"):
+            settings["reduction"] = str(setup.reduction)
     return settings
 
 

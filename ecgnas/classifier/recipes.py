@@ -16,6 +16,11 @@
   whole window (``Setup.pool_bins``); the manual and tiny CNNs are unchanged by it.
 - ``r3h``: ``r3`` with the manual baselines' head on the cell network (max and mean
   pooling, the RR features joined before a hidden layer of 32 units; ``Setup.head_hidden``).
+- ``r3mp``: ``r3`` with the manual CNN's reductions in the cell network (a convolution
+  to the new width, then max pooling, instead of NB201's stride-2 ResNet block;
+  ``Setup.reduction``).
+- ``r3mph``: ``r3mp`` with ``r3h``'s head: the cell network with both the manual CNN's
+  reductions and its head, the cell in place of its convolutions.
 
 Every recipe reads DS1 only for training, tuning and selection.
 """
@@ -70,6 +75,8 @@ RECIPES["r3"] = (
 )
 RECIPES["r3p8"] = (replace(RECIPES["r3"][0], pool_bins=8), RECIPES["r3"][1])
 RECIPES["r3h"] = (replace(RECIPES["r3"][0], head_hidden=32), RECIPES["r3"][1])
+RECIPES["r3mp"] = (replace(RECIPES["r3"][0], reduction="maxpool"), RECIPES["r3"][1])
+RECIPES["r3mph"] = (replace(RECIPES["r3h"][0], reduction="maxpool"), RECIPES["r3"][1])
 """Recipe name -> (setup, default hyperparameters)."""
 
 RECIPE_NAMES: Final = tuple(RECIPES)

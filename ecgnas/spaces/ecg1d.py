@@ -40,6 +40,10 @@ ECG1D_OPS: tuple[str, ...] = (
     "avg_pool_k3",
 )
 
+REDUCTIONS: tuple[str, ...] = ("resblock", "maxpool")
+"""How the cell network goes down between stages (``ECGModelConfig.reduction``): NB201's
+ResNet block with stride 2, or the manual CNN's convolution then max pooling."""
+
 
 @dataclass(frozen=True)
 class OpSpec:

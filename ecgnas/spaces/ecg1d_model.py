@@ -25,6 +25,9 @@ shape with its timing::
     concat BN(rr)                                                 [B, 2 * 4C * P + n_rr]
     dropout -> Linear(., D) -> ReLU -> dropout -> Linear(D, n_classes)
 
+With ``reduction="maxpool"`` each reduction is instead the manual CNN's way down: ReLU ->
+Conv1d(k=3, C -> 2C) -> BN -> max pooling over 2 samples.
+
 The cell: node 0 is the cell input, node 3 its output, every node sums the ops on its
 incoming edges (NB201 semantics). The wiring is fixed when the model is built, so ``forward``
 has no data-dependent control flow (TorchScript and ONNX export work). Edges that cannot
@@ -56,7 +59,7 @@ from torch import Tensor, nn
 from ecgnas.errors import ConfigError, check_fields
 from ecgnas.spaces.base import Arch
 from ecgnas.spaces.cell import EDGES, N_NODES, live_edges
-from ecgnas.spaces.ecg1d import ECG1D_OPS, OP_SPECS, ECG1DSpace, OpSpec
+from ecgnas.spaces.ecg1d import ECG1D_OPS, OP_SPECS, REDUCTIONS, ECG1DSpace, OpSpec
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,10 @@ class ECGModelConfig:
         0: the linear classifier above. ``D > 0``: the manual baselines' head (max and mean
         pooling, the RR features joined before a hidden layer of ``D`` units; ``rr_hidden``
         is then unused).
+    reduction:
+        How a stage halves the length and doubles the channels: ``"resblock"`` (NB201's
+        ResNet basic block with stride 2) or ``"maxpool"`` (the manual CNN's way: a 3-sample
+        ReLU-Conv-BN to the new width, then max pooling over 2 samples).
 
     ``ConfigError`` on any value out of range.
     """
@@ -108,6 +115,7 @@ class ECGModelConfig:
     in_channels: int = 1
     pool_bins: int = 1
     head_hidden: int = 0
+    reduction: str = "resblock"
 
     def __post_init__(self) -> None:
         checks = [
@@ -119,6 +127,7 @@ class ECGModelConfig:
             (self.pool_bins >= 1, "pool_bins must be >= 1"),
             (self.head_hidden >= 0, "head_hidden must be >= 0"),
             (self.rr_hidden >= 0, "rr_hidden must be >= 0"),
+            (self.reduction in REDUCTIONS, f"reduction must be one of {', '.join(REDUCTIONS)}"),
             (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
             (self.stem_kernel >= 1 and self.stem_kernel % 2 == 1, "stem_kernel must be odd"),
             (
@@ -251,6 +260,13 @@ class ResBlock(nn.Module):
         return out
 
 
+class PoolReduction(nn.Sequential):
+    """The manual CNN's reduction: ReLU-Conv-BN (3 samples) to ``c_out``, max pool over 2."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__(ReLUConvBN(c_in, c_out, 3), nn.MaxPool1d(2, 2))
+
+
 class ECGCellNet(nn.Module):
     """The ECG network; ``forward(beats [B,in_channels,W], rr [B,n_rr]) -> logits [B,n_classes]``."""
 
@@ -273,7 +289,8 @@ class ECGCellNet(nn.Module):
         channels = c
         for stage in range(3):
             if stage > 0:
-                layers.append(ResBlock(channels, 2 * channels))
+                reduce = ResBlock if config.reduction == "resblock" else PoolReduction
+                layers.append(reduce(channels, 2 * channels))
                 channels *= 2
             layers.extend(make_cell(arch, channels) for _ in range(config.cells_per_stage))
         self.cells = nn.Sequential(*layers)

@@ -29,7 +29,12 @@ _BASELINES: dict[str, tuple[str, str, str]] = {
 }
 _BASELINE_SETTINGS = frozenset({"n_classes", "n_rr", "in_channels"})
 
-_LATER_DEFAULTS: dict[str, int] = {"in_channels": 1, "pool_bins": 1, "head_hidden": 0}
+_LATER_DEFAULTS: dict[str, object] = {
+    "in_channels": 1,
+    "pool_bins": 1,
+    "head_hidden": 0,
+    "reduction": "resblock",
+}
 """Settings added after the first release, left out of ``default_settings`` at these values."""
 
 
@@ -38,8 +43,8 @@ def default_settings(
 ) -> dict[str, Any]:
     """The full settings dict for ``arch``'s space with the given head and input sizes.
 
-    Settings added after the first release (``in_channels``, ``pool_bins``, ``head_hidden``)
-    are left out of the dict at their defaults, so such a model's settings read as before
+    Settings added after the first release (``in_channels``, ``pool_bins``, ``head_hidden``,
+    ``reduction``) are left out of the dict at their defaults, so such a model's settings read as before
     they existed.
     """
     if arch.space == "ecg1d":

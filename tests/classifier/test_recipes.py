@@ -10,7 +10,7 @@ from ecgnas.errors import ConfigError
 
 
 def test_names_and_v1_is_the_default_recipe() -> None:
-    assert RECIPE_NAMES == ("v1", "r1", "r2", "r3", "r3p8", "r3h")
+    assert RECIPE_NAMES == ("v1", "r1", "r2", "r3", "r3p8", "r3h", "r3mp", "r3mph")
     assert get_recipe("v1") == (Setup(), Hyperparams())
     for name in RECIPE_NAMES:
         setup, hp = get_recipe(name)
@@ -19,7 +19,7 @@ def test_names_and_v1_is_the_default_recipe() -> None:
 
 def test_unknown_recipe_lists_the_known_ones() -> None:
     with pytest.raises(
-        ConfigError, match=r"^unknown recipe 'r9'; known: v1, r1, r2, r3, r3p8, r3h$"
+        ConfigError, match=r"^unknown recipe 'r9'; known: v1, r1, r2, r3, r3p8, r3h, r3mp, r3mph$"
     ):
         get_recipe("r9")
 
@@ -59,3 +59,28 @@ def test_r3p8_and_r3h_change_only_the_cell_network_head_and_older_setups_read_as
         Setup(pool_bins=0)
     with pytest.raises(ConfigError, match="head_hidden must be >= 0"):
         Setup(head_hidden=-1)
+    with pytest.raises(ConfigError, match="reduction must be one of resblock, maxpool"):
+        Setup(reduction="strided")
+
+
+def test_r3mp_and_r3mph_change_only_the_cell_networks_reductions_and_head() -> None:
+    from dataclasses import replace
+
+    from ecgnas.classifier.recipe import model_settings
+    from ecgnas.train.models import default_settings, parse_arch
+
+    r3, hp3 = get_recipe("r3")
+    r3h, _ = get_recipe("r3h")
+    r3mp, hp = get_recipe("r3mp")
+    r3mph, hph = get_recipe("r3mph")
+    assert r3mp.reduction == r3mph.reduction == "maxpool" and hp == hph == hp3
+    assert replace(r3mp, reduction=None) == r3 and replace(r3mph, reduction=None) == r3h
+    assert "reduction" not in r3.to_json() and Setup.from_json(r3mp.to_json()) == r3mp
+    joint = parse_arch("ecgjoint:4,1,0,6,0,6,1,0,0,1,0,1,0")
+    assert "reduction" not in default_settings(joint)  # models from before it read the same
+    assert "reduction" not in model_settings(joint, r3, 0.1)
+    assert model_settings(joint, r3mp, 0.1) == model_settings(joint, r3, 0.1) | {
+        "reduction": "maxpool"
+    }
+    manual = parse_arch("manual")
+    assert model_settings(manual, r3mph, 0.1) == model_settings(manual, r3, 0.1)

@@ -114,6 +114,7 @@ def test_config_json_round_trip_is_stable() -> None:
         {"n_rr": -1},
         {"pool_bins": 0},
         {"head_hidden": -1},
+        {"reduction": "strided"},
     ],
 )
 def test_bad_config_is_config_error(bad: dict[str, object]) -> None:
@@ -228,8 +229,10 @@ def test_rr_branch_variants(n_rr: int, rr_hidden: int) -> None:
     assert model.classifier.in_features == 16 + (n_rr if rr_hidden == 0 else 0)
 
 
-@pytest.mark.parametrize("head", [{}, {"pool_bins": 4, "head_hidden": 8}])
-def test_torchscript_and_onnx_export(tmp_path: Path, head: dict[str, int]) -> None:
+@pytest.mark.parametrize(
+    "head", [{}, {"pool_bins": 4, "head_hidden": 8}, {"reduction": "maxpool", "head_hidden": 8}]
+)
+def test_torchscript_and_onnx_export(tmp_path: Path, head: dict[str, object]) -> None:
     onnxruntime = pytest.importorskip("onnxruntime")
     a = arch(OP["sep_conv_k15"], OP["dil_conv_k5_d4"], OP["conv_k9"], OP["skip_connect"], 6, 2)
     config = ECGModelConfig.from_json(TINY.to_json() | head)
@@ -301,3 +304,31 @@ def test_the_dense_head_joins_max_and_mean_pooling_with_the_rr_features_before_a
     assert count_params(dense) - count_params(flat) == head_params - flat_head
     x, rr = torch.randn(3, 1, TINY.input_len), torch.randn(3, TINY.n_rr)
     assert dense.eval()(x, rr).shape == (3, TINY.n_classes)
+
+
+def test_maxpool_reductions_halve_the_length_by_max_pooling_and_double_the_channels() -> None:
+    """``reduction="maxpool"``: between stages a 3-sample ReLU-Conv-BN to twice the channels
+    then max pooling over 2 samples (the manual CNN's way down) replaces NB201's ResNet
+    block; the stages see the same lengths and widths either way."""
+    cell = arch(NONE, NONE, NONE, OP["conv_k3"], NONE, NONE)  # edge 0 -> 3 only
+    res = build_model(cell, TINY, seed=0).eval()
+    pool = build_model(cell, ECGModelConfig.from_json(TINY.to_json() | {"reduction": "maxpool"}))
+    pool.eval()
+    c = TINY.width
+    kinds = [type(m).__name__ for m in pool.cells]
+    assert kinds == ["Cell", "PoolReduction", "Cell", "PoolReduction", "Cell"]
+    assert [type(m).__name__ for m in res.cells][1::2] == ["ResBlock", "ResBlock"]
+    # each ResBlock has two 3-sample convs and a 1x1 shortcut; a PoolReduction one conv
+    res_reduce = (c * 2 * c * 3 + 2 * c * 2 * c * 3 + c * 2 * c + 2 * 2 * 2 * c) + (
+        2 * c * 4 * c * 3 + 4 * c * 4 * c * 3 + 2 * c * 4 * c + 2 * 2 * 4 * c
+    )
+    pool_reduce = (c * 2 * c * 3 + 2 * 2 * c) + (2 * c * 4 * c * 3 + 2 * 4 * c)
+    assert count_params(res) - count_params(pool) == res_reduce - pool_reduce
+    # the reduction keeps the maximum of each pair of samples after its conv
+    down = pool.cells[1]
+    x = torch.randn(2, c, TINY.input_len)
+    conv_out = down[0](x)
+    assert torch.equal(down(x), conv_out.view(2, 2 * c, -1, 2).amax(dim=-1))
+    assert down(x).shape == (2, 2 * c, TINY.input_len // 2)
+    beats, rr = torch.randn(3, 1, TINY.input_len), torch.randn(3, TINY.n_rr)
+    assert pool(beats, rr).shape == res(beats, rr).shape == (3, TINY.n_classes)
