@@ -325,9 +325,19 @@ def _entry(
     return entry
 
 
+VARIANT_CHANGES: Final = {
+    "r3p8": "pooling over 8 time bins",
+    "r3h": "the manual CNNs' head",
+    "r3mp": "the manual CNN's reductions (conv + max pool)",
+    "r3mph": "the manual CNN's reductions and head",
+}
+"""What each recipe variant changes in the cell network (the report's column)."""
+
+
 def is_variant(name: str) -> bool:
-    """A full-cost recipe variant (``full_p8``, ``full_h``: the full recipe with another
-    network head), compared with ``full`` arch by arch, not a proxy of it."""
+    """A full-cost recipe variant (``full_p8``, ``full_h``, ``full_mp``, ``full_mph``: the
+    full recipe with another cell-network head or reductions), compared with ``full`` arch
+    by arch, not a proxy of it."""
     return name != "full" and not FIDELITIES[name].fast
 
 
@@ -621,20 +631,24 @@ def render(summary: dict[str, Any]) -> str:
     if variants:
         lines += [
             "",
-            "## The full recipe with another network head (paired by arch and seed)",
+            "## The full recipe with another cell network (paired by arch and seed)",
             "",
             "The same archs and training seeds under the full recipe and under a variant of "
-            "it that changes only the cell network's head (the manual and tiny CNNs are "
-            "unaffected); DS1-CV pooled out-of-fold figures, mean over the pairs:",
+            "it that changes only the cell network's head or its reductions between stages "
+            "(the manual and tiny CNNs are unaffected); DS1-CV pooled out-of-fold figures, "
+            "mean over the pairs:",
             "",
-            "| variant | recipe | pairs (archs x seeds) | macro-F1 variant / full | mean diff "
-            "(sd) | wins | Wilcoxon p | diff F1 S / V / F | CPU s variant / full |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| variant | recipe | what changes | pairs (archs x seeds) | macro-F1 variant / "
+            "full | mean diff (sd) | wins | Wilcoxon p | diff F1 S / V / F | CPU s variant / "
+            "full |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for name, v in variants.items():
             cls = " / ".join(f"{v['class_f1_diff'][c]:+.3f}" for c in CLASSES)
+            recipe = v["settings"]["recipe"]
             lines.append(
-                f"| {name} | {v['settings']['recipe']} | {v['pairs']} ({v['archs']} x "
+                f"| {name} | {recipe} | {VARIANT_CHANGES.get(recipe, '')} | {v['pairs']} "
+                f"({v['archs']} x "
                 f"{len(v['seeds'])}) | {v['macro_f1']:.3f} / {v['full_macro_f1']:.3f} "
                 f"| {v['diff_mean']:+.3f} ({v['diff_sd']:.3f}) | {v['wins']}/{v['pairs']} "
                 f"| {v['wilcoxon_p']:.3g} | {cls} "

@@ -274,8 +274,12 @@ def test_a_recipe_variant_is_compared_with_the_full_recipe_pair_by_pair(
     assert v["cpu_seconds_mean"] == 20.0 and v["full_cpu_seconds_mean"] == 10.0
     assert 0 < v["wilcoxon_p"] <= 1
     md = script.render(summary)
-    assert "## The full recipe with another network head" in md
-    assert "| full_h | r3h | 4 (3 x 2) |" in md and "| +0.023 (" in md and "| 3/4 |" in md
+    assert "## The full recipe with another cell network" in md
+    assert (
+        "| full_h | r3h | the manual CNNs' head | 4 (3 x 2) |" in md
+        and "| +0.023 (" in md
+        and "| 3/4 |" in md
+    )
     # fewer than three pairs: no comparison
     assert script.variant_entry("full_h", rows + variant[:2]) is None
 
