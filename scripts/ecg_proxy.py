@@ -205,6 +205,57 @@ def _by_macro(archs: list[str], scores: np.ndarray) -> dict[str, dict[str, list[
     return out
 
 
+RECIPE_DATA: Final = {"context": "neighbours", "channels": "raw", "rr": "rhythm", "fs": 128}
+"""The joint space's data choices that are the full recipe's own (r3: 128 Hz, 0.25 s + 0.5 s
+window with the neighbouring beats as channels, the raw signal, the rhythm RR set), the
+inputs the manual CNNs are trained on."""
+
+
+def at_recipe_data(archs: list[str], scores: np.ndarray) -> dict[str, Any] | None:
+    """The joint space's expected score at the manual CNNs' inputs, by an additive model.
+
+    Least squares of ``scores`` on the archs' macro choices (one indicator per choice but the
+    first of each gene, plus an intercept), evaluated with the data genes at
+    ``RECIPE_DATA`` and the network genes (width, cells, stem kernel) averaged uniformly over
+    their choices: the mean over the space's networks and cells if they were all fed what
+    the manual CNNs are fed. Returns the estimate, its standard error (from the fit's
+    residual variance), the fit's coefficients by ``gene=choice`` and the residual sd;
+    ``None`` if the archs are not ``ecgjoint`` or too few to fit."""
+    from ecgnas.spaces.ecgjoint import MACRO, ECGJointSpace
+    from ecgnas.train.models import parse_arch
+
+    if not archs or not all(a.startswith("ecgjoint:") for a in archs):
+        return None
+    space = ECGJointSpace()
+    values = [space.values(parse_arch(a)) for a in archs]
+    names = [f"{g}={c}" for g, choices in MACRO for c in choices[1:]]
+    x = np.array(
+        [[1.0] + [float(v[g] == c) for g, choices in MACRO for c in choices[1:]] for v in values]
+    )
+    dof = len(archs) - x.shape[1]
+    if dof < 3 or np.linalg.matrix_rank(x) < x.shape[1]:
+        return None
+    beta, *_ = np.linalg.lstsq(x, scores, rcond=None)
+    resid_var = float(np.sum((scores - x @ beta) ** 2) / dof)
+    cov = resid_var * np.linalg.inv(x.T @ x)
+    target = np.array(
+        [1.0]
+        + [
+            float(RECIPE_DATA[g] == c) if g in RECIPE_DATA else 1.0 / len(choices)
+            for g, choices in MACRO
+            for c in choices[1:]
+        ]
+    )
+    return {
+        "estimate": float(target @ beta),
+        "se": float(np.sqrt(target @ cov @ target)),
+        "coefficients": {n: float(b) for n, b in zip(names, beta[1:])},
+        "intercept": float(beta[0]),
+        "resid_sd": float(np.sqrt(resid_var)),
+        "data": dict(RECIPE_DATA),
+    }
+
+
 def space_vs_manual(rows: list[dict[str, Any]], final_json: Path) -> dict[str, Any] | None:
     """Where the sampled joint archs stand against the manual CNNs under the full recipe.
 
@@ -236,6 +287,7 @@ def space_vs_manual(rows: list[dict[str, Any]], final_json: Path) -> dict[str, A
 
     return {
         "by_macro": _by_macro(archs, means),
+        "at_recipe_data": at_recipe_data(archs, means),
         "means_sd": float(np.std(means, ddof=1)),
         "archs": len(archs),
         "mean": centre,
@@ -245,6 +297,9 @@ def space_vs_manual(rows: list[dict[str, Any]], final_json: Path) -> dict[str, A
             m: {
                 "ds1_cv_macro_f1": v,
                 "seeds": len(models[m]["seeds"]),
+                "seed_sd": float(np.std([s["ds1_cv_macro_f1"] for s in models[m]["seeds"]], ddof=1))
+                if len(models[m]["seeds"]) > 1
+                else None,
                 "share_above": above(v),
                 "share_above_margin": above(v + MARGIN),
             }
@@ -732,6 +787,30 @@ def _space_lines(space: dict[str, Any] | None) -> list[str]:
     for gene, by_choice in space["by_macro"].items():
         cells = ", ".join(f"{c} {v:.3f} ({n})" for c, (v, n) in by_choice.items())
         lines.append(f"| {gene} | {cells} |")
+    fit = space.get("at_recipe_data")
+    if fit:
+        data = ", ".join(f"{g} {c}" for g, c in fit["data"].items())
+        coef = ", ".join(f"{n} {b:+.3f}" for n, b in fit["coefficients"].items())
+        lines += [
+            "",
+            "The macro effects add up. An additive model (least squares of the two-seed means "
+            f"on the macro choices; coefficients against each gene's first choice: {coef}; "
+            f"residual sd {fit['resid_sd']:.3f}) puts the space's networks, fed the manual "
+            f"CNNs' own inputs ({data}) and averaged over width, cells and stem kernel, at "
+            f"**{fit['estimate']:.3f} ± {fit['se']:.3f}** (standard error of the fit). "
+            "Against the manual CNNs, with the standard error of their mean over seeds:",
+            "",
+            "| model | DS1-CV macro-F1 | minus the space at the same inputs |",
+            "|---|---|---|",
+        ]
+        for m, e in space["models"].items():
+            sd = e.get("seed_sd")
+            se_m = 0.0 if sd is None else sd / np.sqrt(e["seeds"])
+            gap = e["ds1_cv_macro_f1"] - fit["estimate"]
+            lines.append(
+                f"| {m} | {e['ds1_cv_macro_f1']:.3f} | {gap:+.3f} ± "
+                f"{float(np.hypot(se_m, fit['se'])):.3f} |"
+            )
     return lines
 
 

@@ -433,3 +433,72 @@ def test_the_space_is_placed_against_the_manual_cnns(
     flat_space = script.space_vs_manual(flat, final_json)
     assert flat_space["arch_sd"] == 0.0 and flat_space["models"]["manual"]["share_above"] is None
     assert "| – | – |" in "\n".join(script._space_lines(flat_space))
+
+
+def test_the_space_at_the_manual_cnns_inputs_comes_from_an_additive_fit(
+    script: ModuleType,
+) -> None:
+    """Scores that are exactly additive in the macro choices: the fit recovers each effect,
+    and the estimate at the recipe's inputs is the intercept plus the data genes' effects
+    plus the network genes' effects averaged over their choices."""
+    from ecgnas.spaces.ecgjoint import MACRO, ECGJointSpace
+
+    effects = {
+        "width": [0.0, 0.01, -0.02],
+        "cells": [0.0, 0.03],
+        "stem_kernel": [0.0, 0.0, 0.006],
+        "context": [0.0, 0.02, -0.01],
+        "channels": [0.0, -0.004, 0.002],
+        "rr": [0.0, 0.02, 0.01],
+        "fs": [0.0, 0.015],
+    }
+    space = ECGJointSpace()
+    rng = np.random.default_rng(3)
+    archs = [space.sample(rng) for _ in range(60)]
+    base = 0.47
+    scores = np.array(
+        [base + sum(effects[g][i] for (g, _), i in zip(MACRO, a.ops[6:])) for a in archs]
+    )
+    fit = script.at_recipe_data([a.key() for a in archs], scores)
+    assert fit["intercept"] == pytest.approx(base)
+    assert fit["coefficients"]["cells=2"] == pytest.approx(0.03)
+    assert fit["coefficients"]["context=wide"] == pytest.approx(-0.01)
+    assert fit["resid_sd"] == pytest.approx(0.0, abs=1e-9) and fit["se"] < 1e-9
+    network = np.mean([0.0, 0.01, -0.02]) + np.mean([0.0, 0.03]) + np.mean([0.0, 0.0, 0.006])
+    data = 0.02 + 0.0 + 0.02 + 0.015  # neighbours, raw, rhythm, 128 Hz
+    assert fit["estimate"] == pytest.approx(base + network + data)
+    tails = {"share_above": 0.01, "share_above_margin": 0.001}
+    summary = {
+        "archs": 60,
+        "mean": 0.5,
+        "best": 0.55,
+        "arch_sd": 0.02,
+        "means_sd": 0.03,
+        "by_macro": {},
+        "at_recipe_data": fit,
+        "models": {
+            "manual": {"ds1_cv_macro_f1": 0.56, "seeds": 4, "seed_sd": 0.02, **tails},
+            "tiny": {"ds1_cv_macro_f1": 0.50, "seeds": 1, "seed_sd": None, **tails},
+        },
+    }
+    lines = "\n".join(script._space_lines(summary))
+    assert f"at **{fit['estimate']:.3f} ± 0.000**" in lines
+    # the manual CNN's gap carries the standard error of its mean over seeds (0.02 / 2)
+    assert f"| manual | 0.560 | {0.56 - fit['estimate']:+.3f} ± 0.010 |" in lines
+    assert f"| tiny | 0.500 | {0.50 - fit['estimate']:+.3f} ± 0.000 |" in lines
+    # too few archs for the 13 coefficients, or archs of another space: no fit
+    assert script.at_recipe_data([a.key() for a in archs[:14]], scores[:14]) is None
+    assert script.at_recipe_data(["ecg1d:1,2,3,4,5,6"] * 20, scores[:20]) is None
+
+
+def test_the_recipe_data_choices_are_the_full_recipes_own_inputs(script: ModuleType) -> None:
+    """``RECIPE_DATA`` names the joint space's data choices that feed a joint arch exactly
+    what r3 feeds the manual CNNs (sampling rate, window, neighbouring beats, channels, RR
+    set), so the additive estimate compares like with like."""
+    from ecgnas.classifier.recipe import setup_for
+    from ecgnas.classifier.recipes import get_recipe
+    from ecgnas.spaces.ecgjoint import ECGJointSpace
+
+    r3, _ = get_recipe("r3")
+    arch = ECGJointSpace().make([2, 0, 0, 0, 0, 0], **script.RECIPE_DATA)
+    assert setup_for(arch, r3) == r3
