@@ -44,6 +44,17 @@ def sample_archs(n: int) -> list[Arch]:
     return table_archs(n, seed=SAMPLE_SEED)
 
 
+def with_recipe_data(arch: Arch) -> Arch:
+    """``arch`` (``ecgjoint``) with its data genes set to ``RECIPE_DATA``, the manual CNNs'
+    inputs; its cell and network genes are kept."""
+    from ecgnas.spaces.cell import N_EDGES
+    from ecgnas.spaces.ecgjoint import ECGJointSpace
+
+    space = ECGJointSpace()
+    values = space.values(arch) | RECIPE_DATA
+    return space.make(arch.ops[:N_EDGES], **values)
+
+
 def _rows(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
@@ -58,6 +69,8 @@ def run(args: argparse.Namespace) -> None:
     index, count = (int(v) for v in args.shard.split("/"))
     cache = BeatCache()
     archs = list(enumerate(sample_archs(args.archs)))
+    if args.recipe_data:
+        archs = [(i, with_recipe_data(a)) for i, a in archs]
     if args.only:
         archs = [(i, a) for i, a in archs if i in set(args.only)]
     if args.reverse:
@@ -843,6 +856,13 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         help="score only these sample indices (e.g. a second "
         "seed of the full recipe on a few archs, to measure its noise)",
+    )
+    parser.add_argument(
+        "--recipe-data",
+        action="store_true",
+        help="give every arch the full recipe's data choices (RECIPE_DATA: the manual CNNs' "
+        "inputs), keeping its cell and network genes; these are other archs, so use another "
+        "--out",
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(

@@ -502,3 +502,20 @@ def test_the_recipe_data_choices_are_the_full_recipes_own_inputs(script: ModuleT
     r3, _ = get_recipe("r3")
     arch = ECGJointSpace().make([2, 0, 0, 0, 0, 0], **script.RECIPE_DATA)
     assert setup_for(arch, r3) == r3
+
+
+def test_recipe_data_archs_keep_their_cell_and_network_genes(script: ModuleType) -> None:
+    from ecgnas.spaces.ecgjoint import ECGJointSpace
+
+    space = ECGJointSpace()
+    for arch in script.sample_archs(5):
+        moved = script.with_recipe_data(arch)
+        before, after = space.values(arch), space.values(moved)
+        assert moved.ops[:6] == arch.ops[:6]
+        assert {g: after[g] for g in ("width", "cells", "stem_kernel")} == {
+            g: before[g] for g in ("width", "cells", "stem_kernel")
+        }
+        assert {g: after[g] for g in script.RECIPE_DATA} == script.RECIPE_DATA
+    parser = script.build_parser()
+    assert parser.parse_args(["--recipe-data"]).recipe_data
+    assert not parser.parse_args([]).recipe_data
