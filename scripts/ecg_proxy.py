@@ -146,6 +146,13 @@ def _pair_seed_var(s0: np.ndarray, s1: np.ndarray) -> float:
     return float(np.mean(np.square(s0 - s1)) / 2)
 
 
+def _final_scores(final_json: Path) -> dict[str, list[float]]:
+    """The final runs' DS1-CV macro-F1 of each model, one per training seed
+    (``reports/ecg_final.json``)."""
+    models = json.loads(final_json.read_text())["models"]
+    return {m: [float(s["ds1_cv_macro_f1"]) for s in v["seeds"]] for m, v in models.items()}
+
+
 def full_noise(rows: list[dict[str, Any]], final_json: Path) -> dict[str, Any] | None:
     """How noisy the full recipe's score is, and what that allows a proxy's tau to reach.
 
@@ -160,12 +167,7 @@ def full_noise(rows: list[dict[str, Any]], final_json: Path) -> dict[str, Any] |
     with one seed at about tau = 2/pi asin(sqrt(r)): estimates, not measurements."""
     if not final_json.exists():
         return None
-    models = json.loads(final_json.read_text())["models"]
-    per_model = {
-        m: [float(s["ds1_cv_macro_f1"]) for s in v["seeds"]]
-        for m, v in models.items()
-        if len(v["seeds"]) >= 2
-    }
+    per_model = {m: v for m, v in _final_scores(final_json).items() if len(v) >= 2}
     full = [r["macro_f1"] for r in rows if r["fidelity"] == "full" and r["seed"] == 0]
     if not per_model or len(full) < 5:
         return None
@@ -197,16 +199,26 @@ MARGIN: Final = 0.025
 """The margin over the manual CNNs the ECG NAS issue asks of the NAS model (DS2 macro-F1)."""
 
 
+def _macro_values(archs: list[str]) -> list[dict[str, object]] | None:
+    """The macro choices of each ``ecgjoint`` arch (keys ``ecgjoint:g0,...``); ``None``
+    unless every arch is one."""
+    from ecgnas.spaces.ecgjoint import ECGJointSpace
+    from ecgnas.train.models import parse_arch
+
+    if not archs or not all(a.startswith("ecgjoint:") for a in archs):
+        return None
+    space = ECGJointSpace()
+    return [space.values(parse_arch(a)) for a in archs]
+
+
 def _by_macro(archs: list[str], scores: np.ndarray) -> dict[str, dict[str, list[float]]]:
     """Per macro gene of the ``ecgjoint`` archs (keys ``ecgjoint:g0,...``), per choice: the
     mean score and the number of archs with it (choices no arch has are left out)."""
-    from ecgnas.spaces.ecgjoint import MACRO, ECGJointSpace
-    from ecgnas.train.models import parse_arch
+    from ecgnas.spaces.ecgjoint import MACRO
 
-    if not all(a.startswith("ecgjoint:") for a in archs):
+    values = _macro_values(archs)
+    if values is None:
         return {}
-    space = ECGJointSpace()
-    values = [space.values(parse_arch(a)) for a in archs]
     out: dict[str, dict[str, list[float]]] = {}
     for name, choices in MACRO:
         column = np.array([v[name] for v in values], dtype=object)
@@ -234,13 +246,11 @@ def at_recipe_data(archs: list[str], scores: np.ndarray) -> dict[str, Any] | Non
     the manual CNNs are fed. Returns the estimate, its standard error (from the fit's
     residual variance), the fit's coefficients by ``gene=choice`` and the residual sd;
     ``None`` if the archs are not ``ecgjoint`` or too few to fit."""
-    from ecgnas.spaces.ecgjoint import MACRO, ECGJointSpace
-    from ecgnas.train.models import parse_arch
+    from ecgnas.spaces.ecgjoint import MACRO
 
-    if not archs or not all(a.startswith("ecgjoint:") for a in archs):
+    values = _macro_values(archs)
+    if values is None:
         return None
-    space = ECGJointSpace()
-    values = [space.values(parse_arch(a)) for a in archs]
     names = [f"{g}={c}" for g, choices in MACRO for c in choices[1:]]
     x = np.array(
         [[1.0] + [float(v[g] == c) for g, choices in MACRO for c in choices[1:]] for v in values]
@@ -290,10 +300,7 @@ def space_vs_manual(rows: list[dict[str, Any]], final_json: Path) -> dict[str, A
     seed_var = _pair_seed_var(s0, s1)
     arch_sd = float(np.sqrt(max(0.0, float(np.var(means, ddof=1)) - seed_var / 2)))
     centre = float(np.mean(means))
-    models = json.loads(final_json.read_text())["models"]
-    manual = {
-        m: float(np.mean([s["ds1_cv_macro_f1"] for s in v["seeds"]])) for m, v in models.items()
-    }
+    manual = _final_scores(final_json)
 
     def above(x: float) -> float | None:
         return None if arch_sd == 0 else float(norm.sf((x - centre) / arch_sd))
@@ -308,13 +315,11 @@ def space_vs_manual(rows: list[dict[str, Any]], final_json: Path) -> dict[str, A
         "arch_sd": arch_sd,
         "models": {
             m: {
-                "ds1_cv_macro_f1": v,
-                "seeds": len(models[m]["seeds"]),
-                "seed_sd": float(np.std([s["ds1_cv_macro_f1"] for s in models[m]["seeds"]], ddof=1))
-                if len(models[m]["seeds"]) > 1
-                else None,
-                "share_above": above(v),
-                "share_above_margin": above(v + MARGIN),
+                "ds1_cv_macro_f1": float(np.mean(v)),
+                "seeds": len(v),
+                "seed_sd": float(np.std(v, ddof=1)) if len(v) > 1 else None,
+                "share_above": above(float(np.mean(v))),
+                "share_above_margin": above(float(np.mean(v)) + MARGIN),
             }
             for m, v in manual.items()
         },

@@ -287,9 +287,9 @@ class ECGCellNet(nn.Module):
         )
         layers: list[nn.Module] = []
         channels = c
+        reduce = ResBlock if config.reduction == "resblock" else PoolReduction
         for stage in range(3):
             if stage > 0:
-                reduce = ResBlock if config.reduction == "resblock" else PoolReduction
                 layers.append(reduce(channels, 2 * channels))
                 channels *= 2
             layers.extend(make_cell(arch, channels) for _ in range(config.cells_per_stage))
