@@ -416,8 +416,11 @@ def test_the_space_is_placed_against_the_manual_cnns(
     assert fs_by["96"] == pytest.approx([np.mean(mean[0::2]), 3])
     assert fs_by["128"] == pytest.approx([np.mean(mean[1::2]), 3])
     assert space["means_sd"] == pytest.approx(np.std(means, ddof=1))
+    # the manual model under the archs' own two seeds, for a seed-paired reading
+    assert manual["at_pair_seeds"] == pytest.approx(0.52)  # (0.50 + 0.54) / 2
+    assert space["models"]["tiny"]["at_pair_seeds"] is None  # tiny ran seed 0 only
     lines = "\n".join(script._space_lines(space))
-    assert "| manual | 3 | 0.520 |" in lines
+    assert "| manual | 3 | 0.520 |" in lines and "| 0.520 |\n" in lines
     w4, w8 = space["by_macro"]["width"]["4"][0], space["by_macro"]["width"]["8"][0]
     assert f"| width | 4 {w4:.3f} (3), 8 {w8:.3f} (3) |" in lines
     # no paired archs, or no final runs: no section
@@ -519,3 +522,39 @@ def test_recipe_data_archs_keep_their_cell_and_network_genes(script: ModuleType)
     parser = script.build_parser()
     assert parser.parse_args(["--recipe-data"]).recipe_data
     assert not parser.parse_args([]).recipe_data
+
+
+def test_archs_under_more_seeds_are_paired_with_the_manual_cnns_seed_by_seed(
+    script: ModuleType, final_json: Path, tmp_path: Path
+) -> None:
+    """Per arch run under three or more seeds: its scores, the mean on the fresh seeds (not
+    those it was shortlisted under), and per manual model the seed-paired differences with a
+    95 % t interval; archs with fewer seeds, and models with fewer than two common seeds, are
+    left out."""
+    from scipy.stats import t
+
+    arch = "ecgjoint:0,0,0,0,0,0,0,0,0,0,0,0,0"
+    scores = {0: 0.56, 1: 0.53, 2: 0.55, 3: 0.60}  # manual (MANUAL): 0.50, 0.54, 0.52
+    rows = [_row(arch, "full", s, v) for s, v in scores.items()]
+    rows += [_row("two-seeds", "full", s, 0.9) for s in (0, 1)]
+    rows.append(_row(arch, "e2k2_n2v", 2, 0.1))  # a proxy row: not the full recipe
+    conf = script.confirmed(rows, final_json)
+    assert set(conf) == {arch}
+    e = conf[arch]
+    assert e["seeds"] == [0, 1, 2, 3] and e["scores"] == pytest.approx(list(scores.values()))
+    assert e["mean"] == pytest.approx(0.56) and e["fresh_seeds"] == [2, 3]
+    assert e["fresh_mean"] == pytest.approx(0.575)
+    assert set(e["against"]) == {"manual"}  # tiny ran one seed only
+    m = e["against"]["manual"]
+    diffs = np.array([0.06, -0.01, 0.03])
+    assert m["seeds"] == [0, 1, 2] and m["diffs"] == pytest.approx(diffs.tolist())
+    assert m["mean_diff"] == pytest.approx(diffs.mean())
+    half = t.ppf(0.975, 2) * diffs.std(ddof=1) / math.sqrt(3)
+    assert m["ci95"] == pytest.approx([diffs.mean() - half, diffs.mean() + half])
+    # seed 3 has no manual run: only seed 2 is fresh and common
+    assert m["fresh_mean_diff"] == pytest.approx(0.03) and m["fresh_model_mean"] is None
+    lines = "\n".join(script._confirmed_lines(conf))
+    assert f"| `{arch}` | 0,1,2,3 | 0.560, 0.530, 0.550, 0.600 | 0.560 | 0.575 | manual |" in lines
+    assert script.confirmed(rows[:2], final_json) is None  # three seeds needed
+    assert script.confirmed(rows, tmp_path / "missing.json") is None
+    assert script._confirmed_lines(None) == []
