@@ -558,3 +558,70 @@ def test_archs_under_more_seeds_are_paired_with_the_manual_cnns_seed_by_seed(
     assert script.confirmed(rows[:2], final_json) is None  # three seeds needed
     assert script.confirmed(rows, tmp_path / "missing.json") is None
     assert script._confirmed_lines(None) == []
+
+
+def test_manual_rows_extend_the_pairing_and_stay_out_of_the_space(
+    script: ModuleType, final_json: Path, tmp_path: Path
+) -> None:
+    """Full-recipe rows of a manual CNN (``--arch manual``) add its scores on the seeds the
+    final runs lack (the final runs' own seeds keep their figures), and are left out of every
+    statistic over the sampled archs."""
+    arch = "ecgjoint:0,0,0,0,0,0,0,0,0,0,0,0,0"
+    rows = [_row(arch, "full", s, v) for s, v in enumerate([0.56, 0.53, 0.55, 0.60])]
+    refs = [
+        _row("manual:0,0,0,0,0,0", "full", 0, 0.99),  # the final runs' seed 0 (0.50) stands
+        _row("manual:0,0,0,0,0,0", "full", 3, 0.58),
+        _row("tiny:1,1,1,0", "full", 3, 0.61),
+    ]
+    m = script.confirmed(rows, final_json, refs)[arch]["against"]
+    assert m["manual"]["seeds"] == [0, 1, 2, 3]
+    assert m["manual"]["diffs"] == pytest.approx([0.06, -0.01, 0.03, 0.02])
+    assert m["manual"]["fresh_mean_diff"] == pytest.approx(0.025)
+    assert m["manual"]["fresh_model_mean"] == pytest.approx(0.55)  # (0.52 + 0.58) / 2
+    assert m["tiny"]["seeds"] == [0, 3] and m["tiny"]["diffs"] == pytest.approx([0.26, -0.01])
+    # without the final runs the references alone pair, and with neither nothing does
+    alone = script.confirmed(rows, tmp_path / "missing.json", refs)[arch]["against"]
+    assert alone["manual"]["seeds"] == [0, 3] and alone["manual"]["diffs"][0] == pytest.approx(
+        -0.43
+    )
+    assert script.confirmed(rows, tmp_path / "missing.json") is None
+    # in the summary the manual rows are references only: not an arch of the full recipe
+    summary = script.summarise(rows + refs)
+    assert summary["full_archs"] == 1 and set(summary["confirmed"]) == {arch}
+
+
+def test_named_archs_are_scored_instead_of_the_sample(
+    script: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``--arch`` scores the named archs (a baseline by its name) under each seed, once."""
+    calls: list[tuple[str, str, int]] = []
+
+    def fake_row(arch: Any, fidelity: str, seed: int, beats: Any = None) -> dict[str, Any]:
+        calls.append((arch.key(), fidelity, seed))
+        return {
+            "arch": arch.key(),
+            "fidelity": fidelity,
+            "seed": seed,
+            "macro_f1": 0.5,
+            "signals": {},
+            "seconds": 1.0,
+        }
+
+    monkeypatch.setattr(script, "scored_row", fake_row)
+    argv = [
+        "run",
+        "--fidelity",
+        "full",
+        "--arch",
+        "manual",
+        "--seeds",
+        "5",
+        "6",
+        "--out",
+        str(tmp_path),
+    ]
+    script.main(argv)
+    script.main(argv)  # resumed: nothing scored twice
+    assert [c[2] for c in calls] == [5, 6] and calls[0][0].startswith("manual:")
+    rows = script._rows(tmp_path / script.RUNS_FILE)
+    assert [r["index"] for r in rows] == [0, 0]
