@@ -644,6 +644,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "reliability": reliability(by),
         "space_vs_manual": space_vs_manual(rows, FINAL_JSON),
         "confirmed": confirmed(rows, FINAL_JSON, references),
+        "class_view": class_view(rows, references),
     }
 
 
@@ -868,7 +869,86 @@ def render(summary: dict[str, Any]) -> str:
         ]
     lines += _space_lines(summary.get("space_vs_manual"))
     lines += _confirmed_lines(summary.get("confirmed"))
+    lines += _class_view_lines(summary.get("class_view"))
     return "\n".join(lines) + "\n"
+
+
+CLASS_VIEW: Final = ("macro_f1", "macro_f1_nsv", "N", "S", "V", "F")
+"""The per-class view's columns: four-class and N/S/V macro-F1, then each class's F1."""
+
+
+def _class_values(row: dict[str, Any]) -> list[float]:
+    signals = row.get("signals") or {}
+    return [
+        float(row["macro_f1"]),
+        float(signals.get("macro_f1_nsv", np.nan)),
+        *(_f1(row, c) for c in CLASS_VIEW[2:]),
+    ]
+
+
+def class_view(
+    rows: list[dict[str, Any]], references: Sequence[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """What the four-class score hides: per arch the mean over its full-recipe runs of the
+    four-class and N/S/V macro-F1 and each class's F1; over the archs their mean and the
+    archs that lead by each column; the same for each reference model (its rows here), and
+    how many archs are above it by each column. None without reference rows."""
+
+    def means(subset: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        runs: dict[str, list[list[float]]] = {}
+        for row in subset:
+            if row["fidelity"] == "full" and "signals" in row:
+                runs.setdefault(row["arch"], []).append(_class_values(row))
+        return {
+            a: {"runs": len(v), "values": np.mean(np.array(v), axis=0).tolist()}
+            for a, v in runs.items()
+        }
+
+    archs, refs = means(rows), means(list(references))
+    if not archs or not refs:
+        return None
+    table = np.array([e["values"] for e in archs.values()])
+    return {
+        "columns": list(CLASS_VIEW),
+        "archs": len(archs),
+        "space_mean": table.mean(axis=0).tolist(),
+        "space_best": table.max(axis=0).tolist(),
+        "references": {
+            str(ref).split(":", 1)[0]: {
+                "runs": e["runs"],
+                "values": e["values"],
+                "archs_above": [int(n) for n in (table > np.array(e["values"])).sum(axis=0)],
+            }
+            for ref, e in refs.items()
+        },
+    }
+
+
+def _class_view_lines(view: dict[str, Any] | None) -> list[str]:
+    if not view:
+        return []
+    head = " | ".join(c if c.startswith("macro") else f"{c} F1" for c in view["columns"])
+    cells = lambda vals: " | ".join(f"{v:.3f}" for v in vals)  # noqa: E731
+    lines = [
+        "",
+        "## Per class: what the four-class score hides (full recipe, DS1-CV)",
+        "",
+        "Each arch's mean over its full-recipe runs (training seeds), then over the "
+        f"{view['archs']} archs their mean and the best arch by each column; each manual CNN "
+        "over its own runs here, and in brackets the number of archs above it by each column. "
+        "`macro_f1_nsv` leaves out F, whose DS1 beats nearly all come from one record (208).",
+        "",
+        f"| | runs | {head} |",
+        "|---|---|" + "---|" * len(view["columns"]),
+        f"| archs' mean | – | {cells(view['space_mean'])} |",
+        f"| best arch | – | {cells(view['space_best'])} |",
+    ]
+    for label, e in view["references"].items():
+        vals = " | ".join(
+            f"{v:.3f} ({n})" for v, n in zip(e["values"], e["archs_above"], strict=True)
+        )
+        lines.append(f"| {label} | {e['runs']} | {vals} |")
+    return lines
 
 
 def _confirmed_lines(conf: dict[str, Any] | None) -> list[str]:

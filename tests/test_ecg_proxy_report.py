@@ -604,6 +604,7 @@ def test_named_archs_are_scored_instead_of_the_sample(
             "seed": seed,
             "macro_f1": 0.5,
             "signals": {},
+            "f1": {},
             "seconds": 1.0,
         }
 
@@ -625,3 +626,31 @@ def test_named_archs_are_scored_instead_of_the_sample(
     assert [c[2] for c in calls] == [5, 6] and calls[0][0].startswith("manual:")
     rows = script._rows(tmp_path / script.RUNS_FILE)
     assert [r["index"] for r in rows] == [0, 0]
+
+
+def test_the_class_view_sets_each_class_against_the_manual_cnns(script: ModuleType) -> None:
+    """Per arch the mean over its runs of each column; over archs their mean and best; per
+    reference its mean and how many archs beat it column by column; nothing without
+    references."""
+
+    def row(arch: str, seed: int, macro: float, nsv: float, s_f1: float) -> dict[str, Any]:
+        f1 = {"N": 0.9, "S": s_f1, "V": 0.8, "F": 0.1}
+        return _row(arch, "full", seed, macro, f1=f1, signals={"macro_f1_nsv": nsv})
+
+    rows = [row("a", 0, 0.50, 0.60, 0.20), row("a", 1, 0.54, 0.64, 0.30)]  # means .52 .62 .25
+    rows.append(row("b", 0, 0.58, 0.66, 0.28))
+    refs = [row("manual:0,0,0,0,0,0", s, 0.55, 0.70, 0.40) for s in (0, 1, 2)]
+    view = script.class_view(rows, refs)
+    assert view["columns"] == ["macro_f1", "macro_f1_nsv", "N", "S", "V", "F"]
+    assert view["archs"] == 2
+    assert view["space_mean"] == pytest.approx([0.55, 0.64, 0.9, 0.265, 0.8, 0.1])
+    assert view["space_best"] == pytest.approx([0.58, 0.66, 0.9, 0.28, 0.8, 0.1])
+    manual = view["references"]["manual"]
+    assert manual["runs"] == 3 and manual["values"] == pytest.approx(
+        [0.55, 0.70, 0.9, 0.4, 0.8, 0.1]
+    )
+    # b beats it on the four-class score only; ties (N, V, F) are not "above"
+    assert manual["archs_above"] == [1, 0, 0, 0, 0, 0]
+    lines = "\n".join(script._class_view_lines(view))
+    assert "| manual | 3 | 0.550 (1) | 0.700 (0) | 0.900 (0) | 0.400 (0) |" in lines
+    assert script.class_view(rows, []) is None and script._class_view_lines(None) == []
