@@ -184,6 +184,14 @@ def _is_reference(row: dict[str, Any]) -> bool:
     return str(row["arch"]).split(":", 1)[0] in REFERENCE_SPACES
 
 
+def _reference_label(key: str) -> str:
+    """A reference's label: ``manual`` / ``tiny`` for the published networks (the final runs'
+    labels), the arch key for any other network of their grids."""
+    from ecgnas.train.models import parse_arch
+
+    return next((name for name in REFERENCE_SPACES if parse_arch(name).key() == key), key)
+
+
 SHORTLIST_SEEDS: Final = (0, 1)
 """The training seeds the archs were first scored (and shortlisted) under; later seeds are
 fresh: they played no part in choosing."""
@@ -203,7 +211,7 @@ def confirmed(
     manual = _final_by_seed(final_json) if final_json.exists() else {}
     for row in references:
         if row["fidelity"] == "full":
-            label = str(row["arch"]).split(":", 1)[0]
+            label = _reference_label(str(row["arch"]))
             manual.setdefault(label, {}).setdefault(int(row["seed"]), float(row["macro_f1"]))
     if not manual:
         return None
@@ -914,7 +922,7 @@ def class_view(
         "space_mean": table.mean(axis=0).tolist(),
         "space_best": table.max(axis=0).tolist(),
         "references": {
-            str(ref).split(":", 1)[0]: {
+            _reference_label(ref): {
                 "runs": e["runs"],
                 "values": e["values"],
                 "archs_above": [int(n) for n in (table > np.array(e["values"])).sum(axis=0)],

@@ -572,6 +572,7 @@ def test_manual_rows_extend_the_pairing_and_stay_out_of_the_space(
         _row("manual:0,0,0,0,0,0", "full", 0, 0.99),  # the final runs' seed 0 (0.50) stands
         _row("manual:0,0,0,0,0,0", "full", 3, 0.58),
         _row("tiny:1,1,1,0", "full", 3, 0.61),
+        _row("manual:0,0,0,0,1,0", "full", 3, 0.70),  # not the published network
     ]
     m = script.confirmed(rows, final_json, refs)[arch]["against"]
     assert m["manual"]["seeds"] == [0, 1, 2, 3]
@@ -579,6 +580,7 @@ def test_manual_rows_extend_the_pairing_and_stay_out_of_the_space(
     assert m["manual"]["fresh_mean_diff"] == pytest.approx(0.025)
     assert m["manual"]["fresh_model_mean"] == pytest.approx(0.55)  # (0.52 + 0.58) / 2
     assert m["tiny"]["seeds"] == [0, 3] and m["tiny"]["diffs"] == pytest.approx([0.26, -0.01])
+    assert "manual:0,0,0,0,1,0" not in m  # one common seed only: no pairing
     # without the final runs the references alone pair, and with neither nothing does
     alone = script.confirmed(rows, tmp_path / "missing.json", refs)[arch]["against"]
     assert alone["manual"]["seeds"] == [0, 3] and alone["manual"]["diffs"][0] == pytest.approx(
@@ -640,7 +642,10 @@ def test_the_class_view_sets_each_class_against_the_manual_cnns(script: ModuleTy
     rows = [row("a", 0, 0.50, 0.60, 0.20), row("a", 1, 0.54, 0.64, 0.30)]  # means .52 .62 .25
     rows.append(row("b", 0, 0.58, 0.66, 0.28))
     refs = [row("manual:0,0,0,0,0,0", s, 0.55, 0.70, 0.40) for s in (0, 1, 2)]
-    view = script.class_view(rows, refs)
+    variant = "manual:0,0,0,0,1,0"  # another network of the manual grid: its own row
+    view = script.class_view(rows, [*refs, row(variant, 0, 0.60, 0.72, 0.45)])
+    assert set(view["references"]) == {"manual", variant}
+    assert view["references"][variant]["archs_above"] == [0, 0, 0, 0, 0, 0]
     assert view["columns"] == ["macro_f1", "macro_f1_nsv", "N", "S", "V", "F"]
     assert view["archs"] == 2
     assert view["space_mean"] == pytest.approx([0.55, 0.64, 0.9, 0.265, 0.8, 0.1])
