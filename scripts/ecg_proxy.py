@@ -71,6 +71,11 @@ def run(args: argparse.Namespace) -> None:
     cache = BeatCache()
     archs = list(enumerate(sample_archs(args.archs)))
     if args.arch:
+        if args.recipe_data:
+            raise SystemExit(
+                "error: --recipe-data sets the data genes of the sampled archs; "
+                "give --arch keys with the data genes you want instead"
+            )
         from ecgnas.train.models import parse_arch
 
         # named archs instead of the sample: their index is their place in --arch
@@ -898,9 +903,9 @@ def class_view(
     rows: list[dict[str, Any]], references: Sequence[dict[str, Any]]
 ) -> dict[str, Any] | None:
     """What the four-class score hides: per arch the mean over its full-recipe runs of the
-    four-class and N/S/V macro-F1 and each class's F1; over the archs their mean and the
-    archs that lead by each column; the same for each reference model (its rows here), and
-    how many archs are above it by each column. None without reference rows."""
+    four-class and N/S/V macro-F1 and each class's F1; over the archs their mean and each
+    column's best (not necessarily one arch); the same for each reference model (its rows
+    here), and how many archs are above it by each column. None without reference rows."""
 
     def means(subset: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         runs: dict[str, list[list[float]]] = {}
@@ -936,13 +941,17 @@ def _class_view_lines(view: dict[str, Any] | None) -> list[str]:
     if not view:
         return []
     head = " | ".join(c if c.startswith("macro") else f"{c} F1" for c in view["columns"])
-    cells = lambda vals: " | ".join(f"{v:.3f}" for v in vals)  # noqa: E731
+
+    def cells(values: list[float]) -> str:
+        return " | ".join(f"{v:.3f}" for v in values)
+
     lines = [
         "",
         "## Per class: what the four-class score hides (full recipe, DS1-CV)",
         "",
         "Each arch's mean over its full-recipe runs (training seeds), then over the "
-        f"{view['archs']} archs their mean and the best arch by each column; each manual CNN "
+        f"{view['archs']} archs their mean and each column's best (not necessarily one "
+        "arch); each manual CNN "
         "over its own runs here, and in brackets the number of archs above it by each column. "
         "`macro_f1_nsv` leaves out F, whose DS1 beats nearly all come from one record (208).",
         "",

@@ -628,6 +628,8 @@ def test_named_archs_are_scored_instead_of_the_sample(
     assert [c[2] for c in calls] == [5, 6] and calls[0][0].startswith("manual:")
     rows = script._rows(tmp_path / script.RUNS_FILE)
     assert [r["index"] for r in rows] == [0, 0]
+    with pytest.raises(SystemExit, match="--recipe-data sets the data genes"):
+        script.main([*argv, "--recipe-data"])
 
 
 def test_the_class_view_sets_each_class_against_the_manual_cnns(script: ModuleType) -> None:
