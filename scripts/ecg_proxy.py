@@ -657,7 +657,13 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "reliability": reliability(by),
         "space_vs_manual": space_vs_manual(rows, FINAL_JSON),
         "confirmed": confirmed(rows, FINAL_JSON, references),
-        "class_view": class_view(rows, references),
+        "class_view": class_view(
+            rows,
+            references,
+            param_counts(sorted({r["arch"] for r in rows + references if r["fidelity"] == "full"}))
+            if references
+            else None,
+        ),
     }
 
 
@@ -899,13 +905,31 @@ def _class_values(row: dict[str, Any]) -> list[float]:
     ]
 
 
+def param_counts(keys: Sequence[str]) -> dict[str, int]:
+    """Each arch's parameter count: the network recipe r3 builds for it (one model, not an
+    ensemble)."""
+    from ecgnas.ecg_costs import shipped_network
+    from ecgnas.train.models import parse_arch
+
+    counts = {}
+    for key in keys:
+        model, _ = shipped_network(parse_arch(key))
+        counts[key] = sum(p.numel() for p in model.parameters())
+    return counts
+
+
 def class_view(
-    rows: list[dict[str, Any]], references: Sequence[dict[str, Any]]
+    rows: list[dict[str, Any]],
+    references: Sequence[dict[str, Any]],
+    params: dict[str, int] | None = None,
 ) -> dict[str, Any] | None:
     """What the four-class score hides: per arch the mean over its full-recipe runs of the
     four-class and N/S/V macro-F1 and each class's F1; over the archs their mean and each
     column's best (not necessarily one arch); the same for each reference model (its rows
-    here), and how many archs are above it by each column. None without reference rows."""
+    here), and how many archs are above it by each column. None without reference rows.
+    With ``params`` (parameter count by arch key): each reference's count, the archs' range,
+    and the Spearman correlation of the archs' counts with each column."""
+    from scipy.stats import spearmanr
 
     def means(subset: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         runs: dict[str, list[list[float]]] = {}
@@ -921,7 +945,7 @@ def class_view(
     if not archs or not refs:
         return None
     table = np.array([e["values"] for e in archs.values()])
-    return {
+    view: dict[str, Any] = {
         "columns": list(CLASS_VIEW),
         "archs": len(archs),
         "space_mean": table.mean(axis=0).tolist(),
@@ -931,10 +955,19 @@ def class_view(
                 "runs": e["runs"],
                 "values": e["values"],
                 "archs_above": [int(n) for n in (table > np.array(e["values"])).sum(axis=0)],
+                "params": None if params is None else params[ref],
             }
             for ref, e in refs.items()
         },
     }
+    if params is not None:
+        counts = np.array([params[a] for a in archs])
+        view["params_range"] = [int(counts.min()), int(counts.max())]
+        view["params_spearman"] = [
+            float(spearmanr(counts, col).statistic) if np.ptp(col) > 0 else float("nan")
+            for col in table.T
+        ]
+    return view
 
 
 def _class_view_lines(view: dict[str, Any] | None) -> list[str]:
@@ -964,7 +997,14 @@ def _class_view_lines(view: dict[str, Any] | None) -> list[str]:
         vals = " | ".join(
             f"{v:.3f} ({n})" for v, n in zip(e["values"], e["archs_above"], strict=True)
         )
-        lines.append(f"| {label} | {e['runs']} | {vals} |")
+        count = "" if e.get("params") is None else f", {e['params']:,} parameters"
+        lines.append(f"| {label}{count} | {e['runs']} | {vals} |")
+    if view.get("params_spearman"):
+        low, high = view["params_range"]
+        lines += [
+            f"| archs: Spearman with parameters ({low:,}-{high:,}) | – | "
+            f"{cells(view['params_spearman'])} |",
+        ]
     return lines
 
 

@@ -661,3 +661,14 @@ def test_the_class_view_sets_each_class_against_the_manual_cnns(script: ModuleTy
     lines = "\n".join(script._class_view_lines(view))
     assert "| manual | 3 | 0.550 (1) | 0.700 (0) | 0.900 (0) | 0.400 (0) |" in lines
     assert script.class_view(rows, []) is None and script._class_view_lines(None) == []
+    # with parameter counts: each reference's, and the archs' rank correlation per column
+    counts = {"a": 100, "b": 5000, "manual:0,0,0,0,0,0": 3616, variant: 3686}
+    sized = script.class_view(rows, refs, counts)
+    assert sized["params_range"] == [100, 5000]
+    assert sized["references"]["manual"]["params"] == 3616
+    # b, the larger, leads on the four-class and N/S/V scores and S: +1; N, V, F tie: nan
+    assert sized["params_spearman"][:2] == pytest.approx([1.0, 1.0])
+    assert sized["params_spearman"][3] == pytest.approx(1.0)
+    sized_lines = "\n".join(script._class_view_lines(sized))
+    assert "| manual, 3,616 parameters | 3 |" in sized_lines
+    assert "Spearman with parameters (100-5,000)" in sized_lines
