@@ -944,6 +944,13 @@ def class_view(
     archs, refs = means(rows), means(list(references))
     if not archs or not refs:
         return None
+    # the references again over the seeds every one of them ran, for a like-for-like reading
+    seeds_by_ref: dict[str, set[int]] = {}
+    for row in references:
+        if row["fidelity"] == "full" and "signals" in row:
+            seeds_by_ref.setdefault(row["arch"], set()).add(int(row["seed"]))
+    shared = sorted(set.intersection(*seeds_by_ref.values()))
+    on_shared = means([r for r in references if int(r["seed"]) in shared])
     table = np.array([e["values"] for e in archs.values()])
     view: dict[str, Any] = {
         "columns": list(CLASS_VIEW),
@@ -956,9 +963,11 @@ def class_view(
                 "values": e["values"],
                 "archs_above": [int(n) for n in (table > np.array(e["values"])).sum(axis=0)],
                 "params": None if params is None else params[ref],
+                "values_shared_seeds": on_shared[ref]["values"] if shared else None,
             }
             for ref, e in refs.items()
         },
+        "shared_seeds": shared,
     }
     if params is not None:
         counts = np.array([params[a] for a in archs])
@@ -1004,6 +1013,20 @@ def _class_view_lines(view: dict[str, Any] | None) -> list[str]:
         lines += [
             f"| archs: Spearman with parameters ({low:,}-{high:,}) | – | "
             f"{cells(view['params_spearman'])} |",
+        ]
+    shared = view.get("shared_seeds")
+    if shared and any(e["runs"] != len(shared) for e in view["references"].values()):
+        lines += [
+            "",
+            "The manual CNNs over the training seeds all of them ran "
+            f"({', '.join(map(str, shared))}), like for like:",
+            "",
+            f"| | seeds | {head} |",
+            "|---|---|" + "---|" * len(view["columns"]),
+        ]
+        lines += [
+            f"| {label} | {len(shared)} | {cells(e['values_shared_seeds'])} |"
+            for label, e in view["references"].items()
         ]
     return lines
 

@@ -645,7 +645,8 @@ def test_the_class_view_sets_each_class_against_the_manual_cnns(script: ModuleTy
     rows.append(row("b", 0, 0.58, 0.66, 0.28))
     refs = [row("manual:0,0,0,0,0,0", s, 0.55, 0.70, 0.40) for s in (0, 1, 2)]
     variant = "manual:0,0,0,0,1,0"  # another network of the manual grid: its own row
-    view = script.class_view(rows, [*refs, row(variant, 0, 0.60, 0.72, 0.45)])
+    variant_row = row(variant, 0, 0.60, 0.72, 0.45)
+    view = script.class_view(rows, [*refs, variant_row])
     assert set(view["references"]) == {"manual", variant}
     assert view["references"][variant]["archs_above"] == [0, 0, 0, 0, 0, 0]
     assert view["columns"] == ["macro_f1", "macro_f1_nsv", "N", "S", "V", "F"]
@@ -663,12 +664,19 @@ def test_the_class_view_sets_each_class_against_the_manual_cnns(script: ModuleTy
     assert script.class_view(rows, []) is None and script._class_view_lines(None) == []
     # with parameter counts: each reference's, and the archs' rank correlation per column
     counts = {"a": 100, "b": 5000, "manual:0,0,0,0,0,0": 3616, variant: 3686}
-    sized = script.class_view(rows, refs, counts)
+    sized = script.class_view(rows, [*refs, variant_row], counts)
     assert sized["params_range"] == [100, 5000]
     assert sized["references"]["manual"]["params"] == 3616
     # b, the larger, leads on the four-class and N/S/V scores and S: +1; N, V, F tie: nan
     assert sized["params_spearman"][:2] == pytest.approx([1.0, 1.0])
     assert sized["params_spearman"][3] == pytest.approx(1.0)
+    # the variant ran seed 0 only: the references again over that shared seed
+    assert sized["shared_seeds"] == [0]
+    assert sized["references"]["manual"]["values_shared_seeds"] == pytest.approx(
+        [0.55, 0.70, 0.9, 0.4, 0.8, 0.1]
+    )
     sized_lines = "\n".join(script._class_view_lines(sized))
+    assert "over the training seeds all of them ran (0), like for like" in sized_lines
+    assert "| manual | 1 | 0.550 | 0.700 |" in sized_lines
     assert "| manual, 3,616 parameters | 3 |" in sized_lines
     assert "Spearman with parameters (100-5,000)" in sized_lines
