@@ -1042,7 +1042,8 @@ def _confirmed_lines(conf: dict[str, Any] | None) -> list[str]:
         "## Archs under more training seeds, paired with the manual CNNs (DS1-CV)",
         "",
         "The full recipe under further training seeds; each seed is set against the manual "
-        "CNNs' DS1-CV run under the same seed (`reports/ecg_final.json`), since a seed fixes "
+        "CNNs' DS1-CV run under the same seed (`reports/ecg_final.json`, then their rows "
+        "here for further seeds), since a seed fixes "
         "the fold seeds and N-beat draws every model trains on. Seeds "
         f"{shortlist} are those the archs were shortlisted under; the others are fresh, and "
         "their mean difference is the figure free of the shortlist's winner's curse.",
