@@ -19,6 +19,7 @@ CPU second, and tau when the proxy reports another signal of its predictions.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -69,7 +70,6 @@ def run(args: argparse.Namespace) -> None:
     fidelity = FIDELITIES[args.fidelity]
     index, count = (int(v) for v in args.shard.split("/"))
     cache = BeatCache()
-    archs = list(enumerate(sample_archs(args.archs)))
     if args.arch:
         if args.recipe_data:
             raise SystemExit(
@@ -80,6 +80,8 @@ def run(args: argparse.Namespace) -> None:
 
         # named archs instead of the sample: their index is their place in --arch
         archs = list(enumerate(parse_arch(key) for key in args.arch))
+    else:
+        archs = list(enumerate(sample_archs(args.archs)))
     if args.recipe_data:
         archs = [(i, with_recipe_data(a)) for i, a in archs]
     if args.only:
@@ -174,10 +176,10 @@ def _final_scores(final_json: Path) -> dict[str, list[float]]:
 
 def _t_interval(values: np.ndarray) -> list[float]:
     """95 % t interval of the mean of ``values`` (at least two)."""
-    from scipy.stats import t
+    from scipy.stats import sem, t
 
-    half = t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values))
-    return [float(np.mean(values) - half), float(np.mean(values) + half)]
+    low, high = t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=sem(values))
+    return [float(low), float(high)]
 
 
 REFERENCE_SPACES: Final = ("manual", "tiny")
@@ -189,12 +191,18 @@ def _is_reference(row: dict[str, Any]) -> bool:
     return str(row["arch"]).split(":", 1)[0] in REFERENCE_SPACES
 
 
+@functools.cache
+def _published_keys() -> dict[str, str]:
+    """The published manual networks' arch keys, mapped to their names."""
+    from ecgnas.train.models import parse_arch
+
+    return {parse_arch(name).key(): name for name in REFERENCE_SPACES}
+
+
 def _reference_label(key: str) -> str:
     """A reference's label: ``manual`` / ``tiny`` for the published networks (the final runs'
     labels), the arch key for any other network of their grids."""
-    from ecgnas.train.models import parse_arch
-
-    return next((name for name in REFERENCE_SPACES if parse_arch(name).key() == key), key)
+    return _published_keys().get(key, key)
 
 
 SHORTLIST_SEEDS: Final = (0, 1)
@@ -407,8 +415,8 @@ def space_vs_manual(rows: list[dict[str, Any]], final_json: Path) -> dict[str, A
     seed_var = _pair_seed_var(s0, s1)
     arch_sd = float(np.sqrt(max(0.0, float(np.var(means, ddof=1)) - seed_var / 2)))
     centre = float(np.mean(means))
-    manual = _final_scores(final_json)
     by_seed = _final_by_seed(final_json)
+    manual = {m: list(v.values()) for m, v in by_seed.items()}
 
     def above(x: float) -> float | None:
         return None if arch_sd == 0 else float(norm.sf((x - centre) / arch_sd))
@@ -909,13 +917,10 @@ def param_counts(keys: Sequence[str]) -> dict[str, int]:
     """Each arch's parameter count: the network recipe r3 builds for it (one model, not an
     ensemble)."""
     from ecgnas.ecg_costs import shipped_network
+    from ecgnas.spaces.ecg1d_model import count_params
     from ecgnas.train.models import parse_arch
 
-    counts = {}
-    for key in keys:
-        model, _ = shipped_network(parse_arch(key))
-        counts[key] = sum(p.numel() for p in model.parameters())
-    return counts
+    return {key: count_params(shipped_network(parse_arch(key))[0]) for key in keys}
 
 
 def class_view(
