@@ -281,13 +281,37 @@ def score(
     )
 
 
+def s_by_record(cv: CVResult) -> dict[str, list[int]]:
+    """Per DS1 record with S beats or S calls: ``[S beats, of them called S, other beats
+    called S]`` from the pooled out-of-fold predictions (``{}`` without an ``S`` class)."""
+    names = list(cv.metrics.class_names)
+    if "S" not in names:
+        return {}
+    s = names.index("S")
+    out: dict[str, list[int]] = {}
+    for rec in np.unique(cv.record):
+        m = cv.record == rec
+        true_s, called_s = cv.y[m] == s, cv.pred[m] == s
+        counts = [
+            int(true_s.sum()),
+            int((true_s & called_s).sum()),
+            int((~true_s & called_s).sum()),
+        ]
+        if counts[0] or counts[2]:
+            out[str(rec)] = counts
+    return out
+
+
 def scored_row(
     arch: Arch, fidelity: str, seed: int = 0, *, beats: BeatCache | None = None
 ) -> dict[str, Any]:
     """One JSON row of ``arch`` scored at the named ``fidelity`` under training seed ``seed``:
     its score (the fidelity's signal), every signal, macro-F1 and per-class F1 (``None``
-    where a class has no beats), wall and CPU seconds, and the joint-space values of an
-    ``ecgjoint`` arch. The row format of the ECG table and the proxy and shortlist runs."""
+    where a class has no beats), the pooled confusion matrix (rows true, columns predicted,
+    in the recipe's class order), the S beats per record (``s_by_record``), wall and CPU
+    seconds, and the joint-space values of an ``ecgjoint`` arch. The row format of the ECG
+    table and the proxy and shortlist runs (rows made before 2026-12-03 lack ``confusion``
+    and ``s_records``)."""
     fid = get_fidelity(fidelity)
     t0, c0 = time.perf_counter(), time.process_time()
     cv = score(arch, fid, seed, beats=beats)
@@ -302,6 +326,8 @@ def scored_row(
         "signals": signals,
         "macro_f1": cv.score,
         "f1": {k: (None if np.isnan(v) else float(v)) for k, v in cv.per_class_f1().items()},
+        "confusion": cv.metrics.confusion.astype(int).tolist(),
+        "s_records": s_by_record(cv),
         "seconds": time.perf_counter() - t0,
         "cpu_seconds": time.process_time() - c0,
     }

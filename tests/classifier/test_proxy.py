@@ -168,3 +168,23 @@ def test_signals_on_hand_made_predictions() -> None:
     fold_a.val_logits = -perfect[:4]
     fold_b.val_logits = -perfect[4:]
     assert cv_signals(cv)["mean_auc"] == 0.0  # type: ignore[arg-type]
+
+
+def test_s_beats_per_record_on_hand_made_predictions() -> None:
+    from types import SimpleNamespace
+
+    from ecgnas.classifier.proxy import s_by_record
+    from ecgnas.train.metrics import classification_metrics
+
+    # record a: two S beats (one called S) and an N beat called S; record b: no S at all;
+    # record c: one S beat called V
+    y = np.array([1, 1, 0, 0, 2, 0, 1])
+    pred = np.array([1, 0, 1, 0, 2, 0, 2])
+    record = np.array(["a", "a", "a", "b", "b", "c", "c"])
+    metrics = classification_metrics(y, pred, class_names=("N", "S", "V", "F"))
+    cv = SimpleNamespace(y=y, pred=pred, record=record, metrics=metrics)
+    assert s_by_record(cv) == {"a": [2, 1, 1], "c": [1, 0, 0]}  # type: ignore[arg-type]
+    no_s = SimpleNamespace(
+        y=y, pred=pred, record=record, metrics=replace(metrics, class_names=("N", "V"))
+    )
+    assert s_by_record(no_s) == {}  # type: ignore[arg-type]
