@@ -1,0 +1,246 @@
+"""Where the cell networks lose S beats: named networks under the full recipe (DS1-CV),
+paired by training seed with reference networks, class by class.
+
+Reads the runs that ``scripts/ecg_proxy.py --fidelity F --arch KEY ... --out DIR`` appended
+to ``DIR/ecg_proxy_runs.jsonl`` (rows with a confusion matrix and per-record S counts, made
+since 2026-12-03) and writes ``DIR/ecg_skeleton.md`` and ``.json``:
+
+* one line per network and recipe (a "rung"): its parameters, seeds, and the means over
+  seeds of the four-class and N/S/V macro-F1, S F1, sensitivity (Se) and positive
+  predictivity (+P), V and F F1;
+* each rung against each reference (``--ref``, default the published manual CNN and the
+  manual CNN with BatchNorm), paired by seed: mean difference and 95 % t interval;
+* per DS1 record with at least ``--min-s`` S beats: the share of its S beats called S,
+  summed over seeds, and the other beats called S per record.
+
+DS1 only: nothing here reads DS2. Usage::
+
+    python scripts/ecg_skeleton.py --runs reports/issue15/skeleton
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RUNS_FILE = "ecg_proxy_runs.jsonl"
+COLUMNS = ("macro_f1", "macro_f1_nsv", "S_f1", "S_se", "S_ppv", "V_f1", "F_f1")
+PAIRED = ("macro_f1", "macro_f1_nsv", "S_f1")
+DEFAULT_REFS = ("manual:0,0,0,0,0,0", "manual:0,0,0,0,1,0")
+CLASS_ORDER = ("N", "S", "V", "F")
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if "confusion" in r]
+
+
+def row_values(row: dict[str, Any]) -> dict[str, float]:
+    """The ``COLUMNS`` of one run (S Se and +P from its confusion matrix; nan where a
+    class has no beats or no calls)."""
+    conf = np.asarray(row["confusion"], dtype=float)
+    s = CLASS_ORDER.index("S")
+    beats, calls = conf[s].sum(), conf[:, s].sum()
+    return {
+        "macro_f1": float(row["macro_f1"]),
+        "macro_f1_nsv": float(row["signals"]["macro_f1_nsv"]),
+        "S_f1": float(row["f1"]["S"] or 0.0),
+        "S_se": float(conf[s, s] / beats) if beats else float("nan"),
+        "S_ppv": float(conf[s, s] / calls) if calls else float("nan"),
+        "V_f1": float(row["f1"]["V"] or 0.0),
+        "F_f1": float(row["f1"]["F"] or 0.0),
+    }
+
+
+def _recipe(fidelity: str) -> str:
+    from ecgnas.classifier.proxy import FIDELITIES
+
+    return FIDELITIES[fidelity].recipe
+
+
+def _params(key: str, fidelity: str) -> int:
+    from ecgnas.ecg_costs import shipped_network
+    from ecgnas.spaces.ecg1d_model import count_params
+    from ecgnas.train.models import parse_arch
+
+    return count_params(shipped_network(parse_arch(key), _recipe(fidelity))[0])
+
+
+def _t_interval(values: np.ndarray) -> list[float]:
+    from scipy.stats import sem, t
+
+    if len(values) < 2:
+        return [float("nan"), float("nan")]
+    low, high = t.interval(0.95, len(values) - 1, loc=values.mean(), scale=sem(values))
+    return [float(low), float(high)]
+
+
+def summarise(
+    rows: list[dict[str, Any]],
+    refs: Sequence[str] = DEFAULT_REFS,
+    min_s: int = 50,
+    params: dict[tuple[str, str], int] | None = None,
+) -> dict[str, Any]:
+    """The report's content (see the module docstring). ``params`` maps (arch, fidelity) to
+    a parameter count (None: build each network to count)."""
+    runs: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
+    for row in rows:  # the newest row of each arch, fidelity and seed wins
+        runs.setdefault((row["arch"], row["fidelity"]), {})[int(row["seed"])] = row
+    ref_runs = {ref: runs.get((ref, "full"), {}) for ref in refs}
+    rungs = []
+    for (arch, fidelity), by_seed in runs.items():
+        seeds = sorted(by_seed)
+        values = {c: [row_values(by_seed[s])[c] for s in seeds] for c in COLUMNS}
+        paired: dict[str, dict[str, Any]] = {}
+        for ref, ref_by_seed in ref_runs.items():
+            if (arch, fidelity) == (ref, "full"):
+                continue
+            shared = [s for s in seeds if s in ref_by_seed]
+            if len(shared) < 2:
+                continue
+            paired[ref] = {"seeds": shared}
+            for c in PAIRED:
+                d = np.array(
+                    [row_values(by_seed[s])[c] - row_values(ref_by_seed[s])[c] for s in shared]
+                )
+                paired[ref][c] = {"mean": float(d.mean()), "ci95": _t_interval(d)}
+        rungs.append(
+            {
+                "arch": arch,
+                "fidelity": fidelity,
+                "recipe": _recipe(fidelity),
+                "params": (params or {}).get((arch, fidelity)) or _params(arch, fidelity),
+                "seeds": seeds,
+                "mean": {c: float(np.nanmean(v)) for c, v in values.items()},
+                "paired": paired,
+            }
+        )
+    return {"refs": list(refs), "rungs": rungs, "records": s_records(runs, min_s)}
+
+
+def s_records(runs: dict[tuple[str, str], dict[int, dict[str, Any]]], min_s: int) -> dict[str, Any]:
+    """Per rung and DS1 record with at least ``min_s`` S beats: the share of its S beats
+    called S over all seeds; and per rung the other beats called S in each record, summed
+    over seeds (the records with the most first)."""
+    totals: dict[str, int] = {}
+    for by_seed in runs.values():
+        for rec, (n, _, _) in next(iter(by_seed.values()))["s_records"].items():
+            totals[rec] = n
+    records = sorted((r for r, n in totals.items() if n >= min_s), key=lambda r: -totals[r])
+    recall: dict[str, dict[str, float]] = {}
+    false_calls: dict[str, dict[str, int]] = {}
+    for (arch, fidelity), by_seed in runs.items():
+        label = f"{arch} ({fidelity})"
+        hit = dict.fromkeys(records, 0)
+        fp: dict[str, int] = {}
+        for row in by_seed.values():
+            for rec, (_, called, other) in row["s_records"].items():
+                if rec in hit:
+                    hit[rec] += called
+                fp[rec] = fp.get(rec, 0) + other
+        recall[label] = {r: hit[r] / (totals[r] * len(by_seed)) for r in records}
+        false_calls[label] = dict(sorted(fp.items(), key=lambda kv: -kv[1]))
+    return {
+        "s_beats": {r: totals[r] for r in records},
+        "recall": recall,
+        "false_s_calls": false_calls,
+    }
+
+
+def _fmt(v: float) -> str:
+    return "" if np.isnan(v) else f"{v:.3f}"
+
+
+def render(summary: dict[str, Any], command: str) -> str:
+    lines = [
+        "# Where the cell networks lose S beats (full recipe, DS1-CV only)",
+        "",
+        f"- Rendered by `{command}` from the runs in `{RUNS_FILE}` (each run's command is "
+        "in the README of `reports/`). DS2 is not read.",
+        "- Means over training seeds of the pooled out-of-fold figures of 5-fold DS1 "
+        "cross-validation (22 DS1 records). S Se / +P: sensitivity and positive "
+        "predictivity of S, from each run's confusion matrix. Params: one network as the "
+        "rung's recipe builds it (the final model is an ensemble of 5).",
+        "",
+        "| network | recipe | params | seeds | macro-F1 | N/S/V macro-F1 | S F1 | S Se "
+        "| S +P | V F1 | F F1 |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in summary["rungs"]:
+        m = r["mean"]
+        seeds = ",".join(str(s) for s in r["seeds"])
+        lines.append(
+            f"| `{r['arch']}` | {r['recipe']} | {r['params']:,} | {seeds} | "
+            + " | ".join(_fmt(m[c]) for c in COLUMNS)
+            + " |"
+        )
+    for ref in summary["refs"]:
+        lines += [
+            "",
+            f"## Paired by seed against `{ref}` (recipe r3): mean difference [95 % t interval]",
+            "",
+            "| network | recipe | seeds | macro-F1 | N/S/V macro-F1 | S F1 |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in summary["rungs"]:
+            p = r["paired"].get(ref)
+            if not p:
+                continue
+            cells = [
+                f"{p[c]['mean']:+.3f} [{p[c]['ci95'][0]:+.3f}, {p[c]['ci95'][1]:+.3f}]"
+                for c in PAIRED
+            ]
+            lines.append(
+                f"| `{r['arch']}` | {r['recipe']} | {len(p['seeds'])} | " + " | ".join(cells) + " |"
+            )
+    rec = summary["records"]
+    if rec["s_beats"]:
+        names = list(rec["s_beats"])
+        lines += [
+            "",
+            "## S beats called S, per DS1 record (all seeds pooled)",
+            "",
+            "| network | " + " | ".join(f"{n} ({rec['s_beats'][n]} S)" for n in names) + " |",
+            "|---|" + "---:|" * len(names),
+        ]
+        for label, shares in rec["recall"].items():
+            lines.append(f"| `{label}` | " + " | ".join(f"{shares[n]:.2f}" for n in names) + " |")
+        lines += [
+            "",
+            "Other beats called S (summed over seeds), the three records with the most:",
+            "",
+        ]
+        for label, fp in rec["false_s_calls"].items():
+            top = ", ".join(f"{r}: {n}" for r, n in list(fp.items())[:3])
+            lines.append(f"- `{label}`: {sum(fp.values())} in all; {top}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", required=True, help="directory with ecg_proxy_runs.jsonl")
+    parser.add_argument("--ref", action="append", help="reference arch key (repeatable)")
+    parser.add_argument("--min-s", type=int, default=50, help="records with this many S beats")
+    args = parser.parse_args(argv)
+    runs_dir = Path(args.runs)
+    path = runs_dir / RUNS_FILE
+    if not path.exists():
+        raise SystemExit(f"error: no {RUNS_FILE} in {runs_dir}")
+    rows = _rows(path)
+    if not rows:
+        raise SystemExit(f"error: no rows with a confusion matrix in {path}")
+    summary = summarise(rows, tuple(args.ref or DEFAULT_REFS), args.min_s)
+    command = "python scripts/ecg_skeleton.py --runs " + str(args.runs)
+    (runs_dir / "ecg_skeleton.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (runs_dir / "ecg_skeleton.md").write_text(render(summary, command))
+    print(f"wrote {runs_dir / 'ecg_skeleton.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

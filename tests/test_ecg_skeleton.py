@@ -1,0 +1,95 @@
+"""``scripts/ecg_skeleton.py``: per-rung means, S Se / +P from the confusion matrix, the
+seed-paired differences against the references, and the per-record S recall. Synthetic rows
+with known answers; nothing trains."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from ecgnas.testing import load_script
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ecg_skeleton.py"
+REF = "manual:0,0,0,0,0,0"
+CELL = "ecgjoint:0,0,0,2,0,0,0,0,0,1,0,1,1"
+
+
+@pytest.fixture(scope="module")
+def script() -> ModuleType:
+    return load_script(SCRIPT)
+
+
+def _row(arch: str, fidelity: str, seed: int, s_hits: int, macro: float) -> dict[str, Any]:
+    """A run with 10 S beats of which ``s_hits`` are called S (the rest N) and 5 N beats
+    called S; record "209" holds the S beats, record "201" the false S calls."""
+    confusion = [[85, 5, 0, 0], [10 - s_hits, s_hits, 0, 0], [0, 0, 10, 0], [0, 0, 0, 2]]
+    return {
+        "arch": arch,
+        "fidelity": fidelity,
+        "seed": seed,
+        "macro_f1": macro,
+        "signals": {"macro_f1_nsv": macro + 0.1},
+        "f1": {"N": 0.9, "S": s_hits / 20, "V": 1.0, "F": None},
+        "confusion": confusion,
+        "s_records": {"209": [10, s_hits, 0], "201": [0, 0, 5]},
+    }
+
+
+ROWS = [
+    _row(REF, "full", 0, 6, 0.50),
+    _row(REF, "full", 1, 8, 0.60),
+    _row(CELL, "full", 0, 2, 0.45),
+    _row(CELL, "full", 1, 4, 0.51),
+    _row(CELL, "full", 2, 4, 0.70),  # no reference run under seed 2: not paired
+]
+PARAMS = {(REF, "full"): 3616, (CELL, "full"): 900}
+
+
+def test_means_rates_and_paired_differences(script: ModuleType) -> None:
+    summary = script.summarise(ROWS, refs=(REF,), min_s=5, params=PARAMS)
+    rungs = {r["arch"]: r for r in summary["rungs"]}
+    ref, cell = rungs[REF], rungs[CELL]
+    assert ref["seeds"] == [0, 1] and cell["seeds"] == [0, 1, 2]
+    assert ref["mean"]["S_se"] == pytest.approx(0.7)  # (6 + 8) / 20
+    assert ref["mean"]["S_ppv"] == pytest.approx((6 / 11 + 8 / 13) / 2)
+    assert cell["mean"]["F_f1"] == 0.0  # a class without an F1 counts as 0
+    assert cell["params"] == 900 and cell["recipe"] == "r3"
+    assert ref["paired"] == {}  # a reference is not paired with itself
+    paired = cell["paired"][REF]
+    assert paired["seeds"] == [0, 1]
+    assert paired["macro_f1"]["mean"] == pytest.approx(-0.07)  # (-0.05 - 0.09) / 2
+    assert paired["S_f1"]["mean"] == pytest.approx(-0.2)  # (2 - 6) / 20 and (4 - 8) / 20
+    low, high = paired["macro_f1"]["ci95"]
+    assert low < -0.07 < high
+    assert paired["S_f1"]["ci95"] == pytest.approx([-0.2, -0.2])  # no spread
+
+
+def test_per_record_recall_and_false_calls(script: ModuleType) -> None:
+    records = script.summarise(ROWS, refs=(REF,), min_s=5, params=PARAMS)["records"]
+    assert records["s_beats"] == {"209": 10}  # record 201 has no S beats
+    assert records["recall"][f"{REF} (full)"]["209"] == pytest.approx(0.7)
+    assert records["recall"][f"{CELL} (full)"]["209"] == pytest.approx(10 / 30)
+    assert records["false_s_calls"][f"{CELL} (full)"] == {"201": 15, "209": 0}
+    assert script.summarise(ROWS, refs=(REF,), min_s=11, params=PARAMS)["records"]["s_beats"] == {}
+
+
+def test_cli_writes_both_reports_and_refuses_a_directory_without_runs(
+    script: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(SystemExit, match="no ecg_proxy_runs.jsonl"):
+        script.main(["--runs", str(tmp_path)])
+    old = {k: v for k, v in ROWS[0].items() if k not in ("confusion", "s_records")}
+    (tmp_path / script.RUNS_FILE).write_text(json.dumps(old) + "\n")
+    with pytest.raises(SystemExit, match="no rows with a confusion matrix"):
+        script.main(["--runs", str(tmp_path)])
+    (tmp_path / script.RUNS_FILE).write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    monkeypatch.setattr(script, "_params", lambda arch, fidelity: PARAMS[(arch, fidelity)])
+    assert script.main(["--runs", str(tmp_path), "--ref", REF, "--min-s", "5"]) == 0
+    text = (tmp_path / "ecg_skeleton.md").read_text()
+    assert f"| `{CELL}` | r3 | 900 | 0,1,2 |" in text
+    assert "| 209 (10 S) |" in text
+    assert json.loads((tmp_path / "ecg_skeleton.json").read_text())["refs"] == [REF]
