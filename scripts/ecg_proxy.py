@@ -31,6 +31,7 @@ from typing import Any, Final
 import numpy as np
 
 from ecgnas.benchmarks.ecg_table import table_archs
+from ecgnas.benchmarks.report import t_interval
 from ecgnas.classifier.proxy import FIDELITIES, SIGNALS, BeatCache, scored_row
 from ecgnas.spaces.base import Arch
 
@@ -174,14 +175,6 @@ def _final_scores(final_json: Path) -> dict[str, list[float]]:
     return {m: list(v.values()) for m, v in _final_by_seed(final_json).items()}
 
 
-def _t_interval(values: np.ndarray) -> list[float]:
-    """95 % t interval of the mean of ``values`` (at least two)."""
-    from scipy.stats import sem, t
-
-    low, high = t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=sem(values))
-    return [float(low), float(high)]
-
-
 REFERENCE_SPACES: Final = ("manual", "tiny")
 """Baselines whose full-recipe rows (``--arch manual``) are references, not sampled archs:
 the report sets archs against them seed by seed and leaves them out of everything else."""
@@ -256,7 +249,7 @@ def confirmed(
                 "seeds": common,
                 "diffs": diffs.tolist(),
                 "mean_diff": float(np.mean(diffs)),
-                "ci95": _t_interval(diffs),
+                "ci95": t_interval(diffs),
                 "fresh_mean_diff": float(np.mean(fresh_diffs)) if fresh_diffs else None,
                 "fresh_model_mean": (
                     float(np.mean([ms[s] for s in fresh]))

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from ecgnas.benchmarks.report import t_interval
+
 RUNS_FILE = "ecg_proxy_runs.jsonl"
 COLUMNS = ("macro_f1", "macro_f1_nsv", "S_f1", "S_se", "S_ppv", "V_f1", "F_f1")
 PAIRED = ("macro_f1", "macro_f1_nsv", "S_f1")
@@ -71,15 +73,6 @@ def _params(key: str, fidelity: str) -> int:
     return count_params(shipped_network(parse_arch(key), _recipe(fidelity))[0])
 
 
-def _t_interval(values: np.ndarray) -> list[float]:
-    from scipy.stats import sem, t
-
-    if len(values) < 2:
-        return [float("nan"), float("nan")]
-    low, high = t.interval(0.95, len(values) - 1, loc=values.mean(), scale=sem(values))
-    return [float(low), float(high)]
-
-
 def summarise(
     rows: list[dict[str, Any]],
     refs: Sequence[str] = DEFAULT_REFS,
@@ -108,7 +101,7 @@ def summarise(
                 d = np.array(
                     [row_values(by_seed[s])[c] - row_values(ref_by_seed[s])[c] for s in shared]
                 )
-                paired[ref][c] = {"mean": float(d.mean()), "ci95": _t_interval(d)}
+                paired[ref][c] = {"mean": float(d.mean()), "ci95": t_interval(d)}
         rungs.append(
             {
                 "arch": arch,

@@ -44,6 +44,15 @@ def _t95(n: int) -> float:
     return float(stats.t.ppf(0.975, n - 1)) if n > 1 else math.nan
 
 
+def t_interval(values: Sequence[float] | np.ndarray) -> list[float]:
+    """95 % t interval of the mean of ``values``; ``[nan, nan]`` with fewer than two."""
+    x = np.asarray(values, dtype=np.float64)
+    if len(x) < 2:
+        return [math.nan, math.nan]
+    half = _t95(len(x)) * float(x.std(ddof=1)) / math.sqrt(len(x))
+    return [float(x.mean() - half), float(x.mean() + half)]
+
+
 def curves(records: Sequence[RunRecord], budget: int, key: str = "curve_test") -> np.ndarray:
     """float64 ``[n_runs, budget]``; a run that stopped early keeps its last value."""
     out = np.full((len(records), budget), np.nan)
