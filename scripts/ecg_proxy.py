@@ -541,6 +541,11 @@ def variant_entry(name: str, rows: list[dict[str, Any]]) -> dict[str, Any] | Non
     if len(pairs) < 3:
         return None
     diff = np.array([runs[k]["macro_f1"] - full[k]["macro_f1"] for k in pairs])
+    s_diff = np.array([_f1(runs[k], "S") - _f1(full[k], "S") for k in pairs])
+    nsv = [k for k in pairs if "signals" in runs[k] and "signals" in full[k]]
+    nsv_diff = np.array(
+        [runs[k]["signals"]["macro_f1_nsv"] - full[k]["signals"]["macro_f1_nsv"] for k in nsv]
+    )
     return {
         "settings": FIDELITIES[name].to_json(),
         "pairs": len(pairs),
@@ -555,6 +560,11 @@ def variant_entry(name: str, rows: list[dict[str, Any]]) -> dict[str, Any] | Non
         "class_f1_diff": {
             c: float(np.mean([_f1(runs[k], c) - _f1(full[k], c) for k in pairs])) for c in CLASSES
         },
+        "s_f1_diff_ci95": t_interval(s_diff),
+        "s_f1_wilcoxon_p": float(wilcoxon(s_diff).pvalue),
+        "nsv_pairs": len(nsv),
+        "nsv_diff_mean": float(nsv_diff.mean()) if len(nsv) else None,
+        "nsv_diff_ci95": t_interval(nsv_diff),
         "cpu_seconds_mean": float(np.mean([runs[k]["cpu_seconds"] for k in pairs])),
         "full_cpu_seconds_mean": float(np.mean([full[k]["cpu_seconds"] for k in pairs])),
     }
@@ -852,6 +862,22 @@ def render(summary: dict[str, Any]) -> str:
                 f"| {v['wilcoxon_p']:.3g} | {cls} "
                 f"| {v['cpu_seconds_mean']:.0f} / {v['full_cpu_seconds_mean']:.0f} |"
             )
+        lines += ["", "S F1 and N/S/V macro-F1 paired the same way (95 % t intervals):", ""]
+        for name, v in variants.items():
+            if "s_f1_diff_ci95" not in v:  # a summary written before these were recorded
+                continue
+            lo, hi = v["s_f1_diff_ci95"]
+            line = (
+                f"- {name}: S F1 {v['class_f1_diff']['S']:+.3f} [{lo:+.3f}, {hi:+.3f}] "
+                f"(Wilcoxon p {v['s_f1_wilcoxon_p']:.3g})"
+            )
+            if v["nsv_diff_mean"] is not None:
+                lo, hi = v["nsv_diff_ci95"]
+                line += (
+                    f"; N/S/V macro-F1 {v['nsv_diff_mean']:+.3f} [{lo:+.3f}, {hi:+.3f}] "
+                    f"over the {v['nsv_pairs']} pairs whose runs kept it"
+                )
+            lines.append(line)
     noise = summary.get("full_noise")
     if noise:
         sds = ", ".join(

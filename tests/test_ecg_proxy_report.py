@@ -280,6 +280,21 @@ def test_a_recipe_variant_is_compared_with_the_full_recipe_pair_by_pair(
         and "| +0.023 (" in md
         and "| 3/4 |" in md
     )
+    from scipy.stats import sem, t
+
+    d = np.array(list(plus.values()))
+    assert v["s_f1_diff_ci95"] == pytest.approx(
+        list(t.interval(0.95, len(d) - 1, loc=d.mean(), scale=sem(d)))
+    )
+    assert (v["nsv_pairs"], v["nsv_diff_mean"]) == (0, None)  # no run here kept N/S/V
+    assert "- full_h: S F1 +0.023 [" in md and "; N/S/V macro-F1" not in md
+    # with N/S/V macro-F1 in the runs (variant rows 0.1 above their full pair's, 2x the gain)
+    for r in rows + variant:
+        if r["fidelity"] in ("full", "full_h"):
+            gain = 2 * plus.get((r["arch"], r["seed"]), 0.0) if r["fidelity"] == "full_h" else 0
+            r["signals"] = {"macro_f1_nsv": 0.5 + gain}
+    v = script.variant_entry("full_h", rows + variant)
+    assert v["nsv_pairs"] == 4 and v["nsv_diff_mean"] == pytest.approx(0.045)
     # fewer than three pairs: no comparison
     assert script.variant_entry("full_h", rows + variant[:2]) is None
 
