@@ -214,12 +214,16 @@ def render(summary: dict[str, Any], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", required=True, help="directory with ecg_proxy_runs.jsonl")
     parser.add_argument("--ref", action="append", help="reference arch key (repeatable)")
     parser.add_argument("--min-s", type=int, default=50, help="records with this many S beats")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     runs_dir = Path(args.runs)
     path = runs_dir / RUNS_FILE
     if not path.exists():

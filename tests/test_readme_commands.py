@@ -159,6 +159,7 @@ SMALL: dict[str, Small] = {
     "scripts/ecg_pareto.py": Small(),
     "scripts/ecg_proxy.py": Small(set={"--archs": "1", "--fidelity": "e1k2", "--seeds": "0"}),
     "scripts/ecg_throughput.py": Small(set={"--cells": "1", "--epochs": "1"}),
+    "scripts/ecg_skeleton.py": Small(),
     "ecgnas benchmark ecg-table": Small(
         set={"--archs": "1", "--fidelity": "e1k2", "--table": "runs/ecg_table_small.jsonl"}
     ),
