@@ -9,7 +9,8 @@ since 2026-12-03) and writes ``DIR/ecg_skeleton.md`` and ``.json``:
   seeds of the four-class and N/S/V macro-F1, S F1, sensitivity (Se) and positive
   predictivity (+P), V and F F1;
 * each rung against each reference (``--ref``, default the published manual CNN and the
-  manual CNN with BatchNorm), paired by seed: mean difference and 95 % t interval;
+  manual CNN with BatchNorm), paired by seed: mean difference and 95 % t interval; and each
+  rung of a recipe variant against the same network under the full recipe r3;
 * per DS1 record with at least ``--min-s`` S beats: the share of its S beats called S,
   summed over seeds, and the other beats called S per record.
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,19 +90,16 @@ def summarise(
     for (arch, fidelity), by_seed in runs.items():
         seeds = sorted(by_seed)
         values = {c: [row_values(by_seed[s])[c] for s in seeds] for c in COLUMNS}
-        paired: dict[str, dict[str, Any]] = {}
-        for ref, ref_by_seed in ref_runs.items():
-            if (arch, fidelity) == (ref, "full"):
-                continue
-            shared = [s for s in seeds if s in ref_by_seed]
-            if len(shared) < 2:
-                continue
-            paired[ref] = {"seeds": shared}
-            for c in PAIRED:
-                d = np.array(
-                    [row_values(by_seed[s])[c] - row_values(ref_by_seed[s])[c] for s in shared]
-                )
-                paired[ref][c] = {"mean": float(d.mean()), "ci95": t_interval(d)}
+        paired = {
+            ref: p
+            for ref, ref_by_seed in ref_runs.items()
+            if (arch, fidelity) != (ref, "full") and (p := _paired(by_seed, ref_by_seed))
+        }
+        own = (
+            _paired(by_seed, runs[arch, "full"])
+            if fidelity != "full" and (arch, "full") in runs
+            else None
+        )
         rungs.append(
             {
                 "arch": arch,
@@ -111,9 +109,25 @@ def summarise(
                 "seeds": seeds,
                 "mean": {c: float(np.nanmean(v)) for c, v in values.items()},
                 "paired": paired,
+                "vs_own_r3": own,
             }
         )
     return {"refs": list(refs), "rungs": rungs, "records": s_records(runs, min_s)}
+
+
+def _paired(
+    by_seed: dict[int, dict[str, Any]], ref_by_seed: dict[int, dict[str, Any]]
+) -> dict[str, Any] | None:
+    """``PAIRED`` differences of one rung's runs minus another's over their shared seeds
+    (mean and 95 % t interval); None under two shared seeds."""
+    shared = sorted(set(by_seed) & set(ref_by_seed))
+    if len(shared) < 2:
+        return None
+    out: dict[str, Any] = {"seeds": shared}
+    for c in PAIRED:
+        d = np.array([row_values(by_seed[s])[c] - row_values(ref_by_seed[s])[c] for s in shared])
+        out[c] = {"mean": float(d.mean()), "ci95": t_interval(d)}
+    return out
 
 
 def s_records(runs: dict[tuple[str, str], dict[int, dict[str, Any]]], min_s: int) -> dict[str, Any]:
@@ -149,6 +163,19 @@ def _fmt(v: float) -> str:
     return "" if np.isnan(v) else f"{v:.3f}"
 
 
+def _own(rung: dict[str, Any]) -> dict[str, Any] | None:
+    own: dict[str, Any] | None = rung.get("vs_own_r3")
+    return own
+
+
+def _against(ref: str) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
+    def pick(rung: dict[str, Any]) -> dict[str, Any] | None:
+        paired: dict[str, Any] | None = rung["paired"].get(ref)
+        return paired
+
+    return pick
+
+
 def render(summary: dict[str, Any], command: str) -> str:
     lines = [
         "# Where the cell networks lose S beats (full recipe, DS1-CV only)",
@@ -172,16 +199,20 @@ def render(summary: dict[str, Any], command: str) -> str:
             + " | ".join(_fmt(m[c]) for c in COLUMNS)
             + " |"
         )
-    for ref in summary["refs"]:
+    sections: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any] | None]]] = [
+        (f"Paired by seed against `{ref}` (recipe r3)", _against(ref)) for ref in summary["refs"]
+    ]
+    sections.append(("Each network against itself under r3, paired by seed", _own))
+    for title, pick in sections:
         lines += [
             "",
-            f"## Paired by seed against `{ref}` (recipe r3): mean difference [95 % t interval]",
+            f"## {title}: mean difference [95 % t interval]",
             "",
             "| network | recipe | seeds | macro-F1 | N/S/V macro-F1 | S F1 |",
             "|---|---|---|---|---|---|",
         ]
         for r in summary["rungs"]:
-            p = r["paired"].get(ref)
+            p = pick(r)
             if not p:
                 continue
             cells = [

@@ -45,14 +45,16 @@ ROWS = [
     _row(CELL, "full", 0, 2, 0.45),
     _row(CELL, "full", 1, 4, 0.51),
     _row(CELL, "full", 2, 4, 0.70),  # no reference run under seed 2: not paired
+    _row(CELL, "full_mph", 0, 5, 0.55),  # the same cell network with another skeleton
+    _row(CELL, "full_mph", 2, 7, 0.80),
 ]
-PARAMS = {(REF, "full"): 3616, (CELL, "full"): 900}
+PARAMS = {(REF, "full"): 3616, (CELL, "full"): 900, (CELL, "full_mph"): 950}
 
 
 def test_means_rates_and_paired_differences(script: ModuleType) -> None:
     summary = script.summarise(ROWS, refs=(REF,), min_s=5, params=PARAMS)
-    rungs = {r["arch"]: r for r in summary["rungs"]}
-    ref, cell = rungs[REF], rungs[CELL]
+    rungs = {(r["arch"], r["fidelity"]): r for r in summary["rungs"]}
+    ref, cell, mph = rungs[REF, "full"], rungs[CELL, "full"], rungs[CELL, "full_mph"]
     assert ref["seeds"] == [0, 1] and cell["seeds"] == [0, 1, 2]
     assert ref["mean"]["S_se"] == pytest.approx(0.7)  # (6 + 8) / 20
     assert ref["mean"]["S_ppv"] == pytest.approx((6 / 11 + 8 / 13) / 2)
@@ -66,6 +68,13 @@ def test_means_rates_and_paired_differences(script: ModuleType) -> None:
     low, high = paired["macro_f1"]["ci95"]
     assert low < -0.07 < high
     assert paired["S_f1"]["ci95"] == pytest.approx([-0.2, -0.2])  # no spread
+    # a recipe variant is paired with its own network under r3 too (seeds 0 and 2)
+    assert mph["recipe"] == "r3mph" and cell["vs_own_r3"] is None
+    assert mph["vs_own_r3"]["seeds"] == [0, 2]
+    assert mph["vs_own_r3"]["S_f1"]["mean"] == pytest.approx(0.15)  # (3 + 3) / 20 / 2
+    assert mph["vs_own_r3"]["macro_f1"]["mean"] == pytest.approx(0.1)
+    assert mph["vs_own_r3"]["macro_f1"]["ci95"] == pytest.approx([0.1, 0.1])  # no spread
+    assert mph["paired"] == {}  # one seed shared with the reference: too few to pair
 
 
 def test_per_record_recall_and_false_calls(script: ModuleType) -> None:
@@ -74,6 +83,7 @@ def test_per_record_recall_and_false_calls(script: ModuleType) -> None:
     assert records["recall"][f"{REF} (full)"]["209"] == pytest.approx(0.7)
     assert records["recall"][f"{CELL} (full)"]["209"] == pytest.approx(10 / 30)
     assert records["false_s_calls"][f"{CELL} (full)"] == {"201": 15, "209": 0}
+    assert records["recall"][f"{CELL} (full_mph)"]["209"] == pytest.approx(12 / 20)
     assert script.summarise(ROWS, refs=(REF,), min_s=11, params=PARAMS)["records"]["s_beats"] == {}
 
 
@@ -92,4 +102,6 @@ def test_cli_writes_both_reports_and_refuses_a_directory_without_runs(
     text = (tmp_path / "ecg_skeleton.md").read_text()
     assert f"| `{CELL}` | r3 | 900 | 0,1,2 |" in text
     assert "| 209 (10 S) |" in text
+    assert "## Each network against itself under r3, paired by seed" in text
+    assert f"| `{CELL}` | r3mph | 2 | +0.100 [+0.100, +0.100] |" in text
     assert json.loads((tmp_path / "ecg_skeleton.json").read_text())["refs"] == [REF]
