@@ -115,6 +115,14 @@ def shipped_network(arch: Arch, recipe: str = "r3") -> tuple[nn.Module, Setup]:
     return model.eval(), setup
 
 
+def shipped_params(arch: Arch, recipe: str = "r3") -> int:
+    """Trainable parameters of the network ``recipe`` builds for ``arch`` (one model, not
+    the final ensemble of five)."""
+    from ecgnas.spaces.ecg1d_model import count_params
+
+    return count_params(shipped_network(arch, recipe)[0])
+
+
 def example_inputs(setup: Setup, batch: int = 1) -> tuple[Any, Any]:
     """Seeded ``(beats [batch, C, W], rr [batch, k])`` float32 tensors for ``setup``."""
     import torch
@@ -306,11 +314,9 @@ class ECGCost:
         return self._spaces[arch.space].canonical(arch)
 
     def _compute(self, arch: Arch) -> float:
-        model, setup = shipped_network(arch, self.recipe)
         if self.objective == "params":
-            from ecgnas.spaces.ecg1d_model import count_params
-
-            return float(count_params(model))
+            return float(shipped_params(arch, self.recipe))
+        model, setup = shipped_network(arch, self.recipe)
         if self.objective == "macs":
             return float(count_macs(model, setup))
         ms = measure_latency(model, setup, runs=self.runs, warmup=self.warmup)

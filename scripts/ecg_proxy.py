@@ -160,19 +160,20 @@ def _pair_seed_var(s0: np.ndarray, s1: np.ndarray) -> float:
     return float(np.mean(np.square(s0 - s1)) / 2)
 
 
-def _final_by_seed(final_json: Path) -> dict[str, dict[int, float]]:
+FinalScores = dict[str, dict[int, float]]
+"""The final runs' DS1-CV macro-F1 of each model by training seed (``read_final``)."""
+
+
+def read_final(final_json: Path) -> FinalScores | None:
     """The final runs' DS1-CV macro-F1 of each model by training seed
-    (``reports/ecg_final.json``)."""
+    (``reports/ecg_final.json``); None when there is no such file."""
+    if not final_json.exists():
+        return None
     models = json.loads(final_json.read_text())["models"]
     return {
         m: {int(s["seed"]): float(s["ds1_cv_macro_f1"]) for s in v["seeds"]}
         for m, v in models.items()
     }
-
-
-def _final_scores(final_json: Path) -> dict[str, list[float]]:
-    """The final runs' DS1-CV macro-F1 of each model, one per training seed."""
-    return {m: list(v.values()) for m, v in _final_by_seed(final_json).items()}
 
 
 REFERENCE_SPACES: Final = ("manual", "tiny")
@@ -204,7 +205,7 @@ fresh: they played no part in choosing."""
 
 
 def confirmed(
-    rows: list[dict[str, Any]], final_json: Path, references: Sequence[dict[str, Any]] = ()
+    rows: list[dict[str, Any]], final: FinalScores | None, references: Sequence[dict[str, Any]] = ()
 ) -> dict[str, Any] | None:
     """The archs the full recipe ran under at least three training seeds, each against the
     manual CNNs seed by seed (the same training seed means the same fold seeds and N-beat
@@ -212,19 +213,19 @@ def confirmed(
     fresh seeds (not in ``SHORTLIST_SEEDS``), and per manual model the paired differences on
     the common seeds with a 95 % t interval and their mean on the fresh seeds alone, the one
     figure free of the shortlist's winner's curse. The manual CNNs' scores are the final
-    runs' (``final_json``), extended by ``references`` (their full-recipe rows, e.g. under
+    runs' (``final``, from ``read_final``), extended by ``references`` (their full-recipe rows, e.g. under
     further seeds) on the seeds the final runs lack."""
-    manual = _final_by_seed(final_json) if final_json.exists() else {}
+    manual = {m: dict(scores) for m, scores in (final or {}).items()}
     for row in references:
         if row["fidelity"] == "full":
             label = _reference_label(str(row["arch"]))
             manual.setdefault(label, {}).setdefault(int(row["seed"]), float(row["macro_f1"]))
     if not manual:
         return None
-    by_arch: dict[str, dict[int, float]] = {}
-    for row in rows:
-        if row["fidelity"] == "full":
-            by_arch.setdefault(row["arch"], {})[int(row["seed"])] = float(row["macro_f1"])
+    by_arch = {
+        arch: {seed: float(row["macro_f1"]) for seed, row in by_seed.items()}
+        for arch, by_seed in _full_by_arch(rows).items()
+    }
     out: dict[str, Any] = {}
     for arch, scores in sorted(by_arch.items()):
         if len(scores) < 3:
@@ -261,7 +262,7 @@ def confirmed(
     return out or None
 
 
-def full_noise(rows: list[dict[str, Any]], final_json: Path) -> dict[str, Any] | None:
+def full_noise(rows: list[dict[str, Any]], final: FinalScores | None) -> dict[str, Any] | None:
     """How noisy the full recipe's score is, and what that allows a proxy's tau to reach.
 
     Seed noise: the spread of the full recipe's DS1-CV macro-F1 over training seeds of one
@@ -273,9 +274,9 @@ def full_noise(rows: list[dict[str, Any]], final_json: Path) -> dict[str, Any] |
     model (Greiner: tau = 2/pi asin rho), two seeds of the full recipe agree at about
     tau = 2/pi asin(r), and even a noise-free proxy (the arch's seed-mean full score) agrees
     with one seed at about tau = 2/pi asin(sqrt(r)): estimates, not measurements."""
-    if not final_json.exists():
+    if not final:
         return None
-    per_model = {m: v for m, v in _final_scores(final_json).items() if len(v) >= 2}
+    per_model = {m: list(v.values()) for m, v in final.items() if len(v) >= 2}
     full = [r["macro_f1"] for r in rows if r["fidelity"] == "full" and r["seed"] == 0]
     if not per_model or len(full) < 5:
         return None
@@ -387,7 +388,7 @@ def at_recipe_data(archs: list[str], scores: np.ndarray) -> dict[str, Any] | Non
     }
 
 
-def space_vs_manual(rows: list[dict[str, Any]], final_json: Path) -> dict[str, Any] | None:
+def space_vs_manual(rows: list[dict[str, Any]], final: FinalScores | None) -> dict[str, Any] | None:
     """Where the sampled joint archs stand against the manual CNNs under the full recipe.
 
     Over the archs the full recipe ran under seeds 0 and 1: the mean and best of their
@@ -399,7 +400,7 @@ def space_vs_manual(rows: list[dict[str, Any]], final_json: Path) -> dict[str, A
     extrapolation, an estimate of how rare an arch that wins would be."""
     from scipy.stats import norm
 
-    if not final_json.exists():
+    if not final:
         return None
     archs, s0, s1 = _full_pairs(rows)
     if len(archs) < 5:
@@ -408,8 +409,7 @@ def space_vs_manual(rows: list[dict[str, Any]], final_json: Path) -> dict[str, A
     seed_var = _pair_seed_var(s0, s1)
     arch_sd = float(np.sqrt(max(0.0, float(np.var(means, ddof=1)) - seed_var / 2)))
     centre = float(np.mean(means))
-    by_seed = _final_by_seed(final_json)
-    manual = {m: list(v.values()) for m, v in by_seed.items()}
+    manual = {m: list(v.values()) for m, v in final.items()}
 
     def above(x: float) -> float | None:
         return None if arch_sd == 0 else float(norm.sf((x - centre) / arch_sd))
@@ -431,8 +431,8 @@ def space_vs_manual(rows: list[dict[str, Any]], final_json: Path) -> dict[str, A
                 "share_above_margin": above(float(np.mean(v)) + MARGIN),
                 # the same training seeds as the archs' two-seed means
                 "at_pair_seeds": (
-                    float(np.mean([by_seed[m][s] for s in (0, 1)]))
-                    if {0, 1} <= set(by_seed[m])
+                    float(np.mean([final[m][s] for s in (0, 1)]))
+                    if {0, 1} <= set(final[m])
                     else None
                 ),
             }
@@ -541,7 +541,8 @@ def variant_entry(name: str, rows: list[dict[str, Any]]) -> dict[str, Any] | Non
     if len(pairs) < 3:
         return None
     diff = np.array([runs[k]["macro_f1"] - full[k]["macro_f1"] for k in pairs])
-    s_diff = np.array([_f1(runs[k], "S") - _f1(full[k], "S") for k in pairs])
+    class_diff = {c: np.array([_f1(runs[k], c) - _f1(full[k], c) for k in pairs]) for c in CLASSES}
+    s_diff = class_diff["S"]
     nsv = [k for k in pairs if "signals" in runs[k] and "signals" in full[k]]
     nsv_diff = np.array(
         [runs[k]["signals"]["macro_f1_nsv"] - full[k]["signals"]["macro_f1_nsv"] for k in nsv]
@@ -557,9 +558,7 @@ def variant_entry(name: str, rows: list[dict[str, Any]]) -> dict[str, Any] | Non
         "diff_sd": float(diff.std(ddof=1)),
         "wins": int((diff > 0).sum()),
         "wilcoxon_p": float(wilcoxon(diff).pvalue),
-        "class_f1_diff": {
-            c: float(np.mean([_f1(runs[k], c) - _f1(full[k], c) for k in pairs])) for c in CLASSES
-        },
+        "class_f1_diff": {c: float(d.mean()) for c, d in class_diff.items()},
         "s_f1_diff_ci95": t_interval(s_diff),
         "s_f1_wilcoxon_p": float(wilcoxon(s_diff).pvalue),
         "nsv_pairs": len(nsv),
@@ -641,6 +640,7 @@ def reliability(
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    final = read_final(FINAL_JSON)
     references = [r for r in rows if _is_reference(r)]
     rows = [r for r in rows if not _is_reference(r)]
     by: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
@@ -664,10 +664,10 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "full_mean_archs": len(full_mean),
         "proxies": proxies,
         "variants": variants,
-        "full_noise": full_noise(rows, FINAL_JSON),
+        "full_noise": full_noise(rows, final),
         "reliability": reliability(by),
-        "space_vs_manual": space_vs_manual(rows, FINAL_JSON),
-        "confirmed": confirmed(rows, FINAL_JSON, references),
+        "space_vs_manual": space_vs_manual(rows, final),
+        "confirmed": confirmed(rows, final, references),
         "class_view": class_view(
             rows,
             references,
@@ -923,6 +923,18 @@ CLASS_VIEW: Final = ("macro_f1", "macro_f1_nsv", "N", "S", "V", "F")
 """The per-class view's columns: four-class and N/S/V macro-F1, then each class's F1."""
 
 
+def _full_by_arch(
+    rows: Sequence[dict[str, Any]], signals: bool = False
+) -> dict[str, dict[int, dict[str, Any]]]:
+    """The full-recipe rows by arch and training seed (the last row of each pair wins);
+    ``signals``: only rows that kept their signals."""
+    out: dict[str, dict[int, dict[str, Any]]] = {}
+    for row in rows:
+        if row["fidelity"] == "full" and (not signals or "signals" in row):
+            out.setdefault(row["arch"], {})[int(row["seed"])] = row
+    return out
+
+
 def _class_values(row: dict[str, Any]) -> list[float]:
     signals = row.get("signals") or {}
     return [
@@ -935,11 +947,10 @@ def _class_values(row: dict[str, Any]) -> list[float]:
 def param_counts(keys: Sequence[str]) -> dict[str, int]:
     """Each arch's parameter count: the network recipe r3 builds for it (one model, not an
     ensemble)."""
-    from ecgnas.ecg_costs import shipped_network
-    from ecgnas.spaces.ecg1d_model import count_params
+    from ecgnas.ecg_costs import shipped_params
     from ecgnas.train.models import parse_arch
 
-    return {key: count_params(shipped_network(parse_arch(key))[0]) for key in keys}
+    return {key: shipped_params(parse_arch(key)) for key in keys}
 
 
 def class_view(
@@ -956,10 +967,10 @@ def class_view(
     from scipy.stats import spearmanr
 
     def means(subset: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        runs: dict[str, list[list[float]]] = {}
-        for row in subset:
-            if row["fidelity"] == "full" and "signals" in row:
-                runs.setdefault(row["arch"], []).append(_class_values(row))
+        runs = {
+            a: [_class_values(r) for r in by_seed.values()]
+            for a, by_seed in _full_by_arch(subset, signals=True).items()
+        }
         return {
             a: {"runs": len(v), "values": np.mean(np.array(v), axis=0).tolist()}
             for a, v in runs.items()
@@ -969,10 +980,9 @@ def class_view(
     if not archs or not refs:
         return None
     # the references again over the seeds every one of them ran, for a like-for-like reading
-    seeds_by_ref: dict[str, set[int]] = {}
-    for row in references:
-        if row["fidelity"] == "full" and "signals" in row:
-            seeds_by_ref.setdefault(row["arch"], set()).add(int(row["seed"]))
+    seeds_by_ref = {
+        a: set(by_seed) for a, by_seed in _full_by_arch(references, signals=True).items()
+    }
     shared = sorted(set.intersection(*seeds_by_ref.values()))
     on_shared = means([r for r in references if int(r["seed"]) in shared])
     table = np.array([e["values"] for e in archs.values()])

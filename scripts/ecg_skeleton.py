@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +67,10 @@ def _recipe(fidelity: str) -> str:
 
 
 def _params(key: str, fidelity: str) -> int:
-    from ecgnas.ecg_costs import shipped_network
-    from ecgnas.spaces.ecg1d_model import count_params
+    from ecgnas.ecg_costs import shipped_params
     from ecgnas.train.models import parse_arch
 
-    return count_params(shipped_network(parse_arch(key), _recipe(fidelity))[0])
+    return shipped_params(parse_arch(key), _recipe(fidelity))
 
 
 def summarise(
@@ -85,19 +84,22 @@ def summarise(
     runs: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
     for row in rows:  # the newest row of each arch, fidelity and seed wins
         runs.setdefault((row["arch"], row["fidelity"]), {})[int(row["seed"])] = row
-    ref_runs = {ref: runs.get((ref, "full"), {}) for ref in refs}
+    values = {
+        rung: {seed: row_values(row) for seed, row in by_seed.items()}
+        for rung, by_seed in runs.items()
+    }
     rungs = []
-    for (arch, fidelity), by_seed in runs.items():
+    for (arch, fidelity), by_seed in values.items():
         seeds = sorted(by_seed)
-        values = {c: [row_values(by_seed[s])[c] for s in seeds] for c in COLUMNS}
         paired = {
             ref: p
-            for ref, ref_by_seed in ref_runs.items()
-            if (arch, fidelity) != (ref, "full") and (p := _paired(by_seed, ref_by_seed))
+            for ref in refs
+            if (arch, fidelity) != (ref, "full")
+            and (p := _paired(by_seed, values.get((ref, "full"), {})))
         }
         own = (
-            _paired(by_seed, runs[arch, "full"])
-            if fidelity != "full" and (arch, "full") in runs
+            _paired(by_seed, values[arch, "full"])
+            if fidelity != "full" and (arch, "full") in values
             else None
         )
         rungs.append(
@@ -107,7 +109,7 @@ def summarise(
                 "recipe": _recipe(fidelity),
                 "params": (params or {}).get((arch, fidelity)) or _params(arch, fidelity),
                 "seeds": seeds,
-                "mean": {c: float(np.nanmean(v)) for c, v in values.items()},
+                "mean": {c: float(np.nanmean([by_seed[s][c] for s in seeds])) for c in COLUMNS},
                 "paired": paired,
                 "vs_own_r3": own,
             }
@@ -116,16 +118,16 @@ def summarise(
 
 
 def _paired(
-    by_seed: dict[int, dict[str, Any]], ref_by_seed: dict[int, dict[str, Any]]
+    by_seed: dict[int, dict[str, float]], ref_by_seed: dict[int, dict[str, float]]
 ) -> dict[str, Any] | None:
-    """``PAIRED`` differences of one rung's runs minus another's over their shared seeds
-    (mean and 95 % t interval); None under two shared seeds."""
+    """``PAIRED`` differences of one rung's ``row_values`` minus another's over their shared
+    seeds (mean and 95 % t interval); None under two shared seeds."""
     shared = sorted(set(by_seed) & set(ref_by_seed))
     if len(shared) < 2:
         return None
     out: dict[str, Any] = {"seeds": shared}
     for c in PAIRED:
-        d = np.array([row_values(by_seed[s])[c] - row_values(ref_by_seed[s])[c] for s in shared])
+        d = np.array([by_seed[s][c] - ref_by_seed[s][c] for s in shared])
         out[c] = {"mean": float(d.mean()), "ci95": t_interval(d)}
     return out
 
@@ -163,17 +165,10 @@ def _fmt(v: float) -> str:
     return "" if np.isnan(v) else f"{v:.3f}"
 
 
-def _own(rung: dict[str, Any]) -> dict[str, Any] | None:
-    own: dict[str, Any] | None = rung.get("vs_own_r3")
-    return own
-
-
-def _against(ref: str) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
-    def pick(rung: dict[str, Any]) -> dict[str, Any] | None:
-        paired: dict[str, Any] | None = rung["paired"].get(ref)
-        return paired
-
-    return pick
+def _pairing(rung: dict[str, Any], ref: str | None) -> dict[str, Any] | None:
+    """The rung's pairing with reference ``ref``, or (None) with its own network under r3."""
+    found: dict[str, Any] | None = rung["vs_own_r3"] if ref is None else rung["paired"].get(ref)
+    return found
 
 
 def render(summary: dict[str, Any], command: str) -> str:
@@ -199,11 +194,11 @@ def render(summary: dict[str, Any], command: str) -> str:
             + " | ".join(_fmt(m[c]) for c in COLUMNS)
             + " |"
         )
-    sections: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any] | None]]] = [
-        (f"Paired by seed against `{ref}` (recipe r3)", _against(ref)) for ref in summary["refs"]
+    sections: list[tuple[str, str | None]] = [
+        (f"Paired by seed against `{ref}` (recipe r3)", ref) for ref in summary["refs"]
     ]
-    sections.append(("Each network against itself under r3, paired by seed", _own))
-    for title, pick in sections:
+    sections.append(("Each network against itself under r3, paired by seed", None))
+    for title, ref in sections:
         lines += [
             "",
             f"## {title}: mean difference [95 % t interval]",
@@ -212,7 +207,7 @@ def render(summary: dict[str, Any], command: str) -> str:
             "|---|---|---|---|---|---|",
         ]
         for r in summary["rungs"]:
-            p = pick(r)
+            p = _pairing(r, ref)
             if not p:
                 continue
             cells = [

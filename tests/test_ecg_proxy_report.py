@@ -82,7 +82,7 @@ def final_json(tmp_path: Path) -> Path:
 
 
 def test_full_noise_uses_the_paired_joint_archs(script: ModuleType, final_json: Path) -> None:
-    noise = script.full_noise(_rows(), final_json)
+    noise = script.full_noise(_rows(), script.read_final(final_json))
     pair_var = (0.02**2 + 0.01**2 + 0.03**2) / 3 / 2
     spread_var = float(np.var(FULL, ddof=1))
     r = 1 - pair_var / spread_var
@@ -103,22 +103,24 @@ def test_full_noise_uses_the_paired_joint_archs(script: ModuleType, final_json: 
 
 
 def test_full_noise_falls_back_to_the_final_runs(script: ModuleType, final_json: Path) -> None:
-    noise = script.full_noise(_rows(pairs=2), final_json)  # two pairs are too few
+    noise = script.full_noise(
+        _rows(pairs=2), script.read_final(final_json)
+    )  # two pairs are too few
     assert noise["seed_sd_joint_pairs"] is None and noise["joint_pairs"] == 2
     assert noise["seed_sd"] == pytest.approx(0.02)
     assert noise["reliability"] == pytest.approx(1 - 0.02**2 / np.var(FULL, ddof=1))
 
 
 def test_full_noise_needs_its_inputs(script: ModuleType, final_json: Path, tmp_path: Path) -> None:
-    assert script.full_noise(_rows(), tmp_path / "missing.json") is None
+    assert script.full_noise(_rows(), script.read_final(tmp_path / "missing.json")) is None
     five = [r for r in _rows() if not (r["fidelity"] == "full" and r["arch"] == "a5")]
-    noise = script.full_noise(five, final_json)
+    noise = script.full_noise(five, script.read_final(final_json))
     assert noise is not None and noise["archs"] == 5  # five archs are enough
     four = [r for r in five if not (r["fidelity"] == "full" and r["arch"] == "a4")]
-    assert script.full_noise(four, final_json) is None
+    assert script.full_noise(four, script.read_final(final_json)) is None
     # a seed noise above the whole spread: reliability floors at 0, both taus at 0
     flat = [_row(f"a{i}", "full", 0, 0.5 + 0.001 * i) for i in range(5)]
-    noise = script.full_noise(flat, final_json)
+    noise = script.full_noise(flat, script.read_final(final_json))
     assert noise["reliability"] == 0.0 and noise["tau_ceiling_est"] == 0.0
 
 
@@ -411,7 +413,7 @@ def test_the_space_is_placed_against_the_manual_cnns(
     rows = [_row(key[i], "full", 0, v) for i, v in enumerate(full0)]
     rows += [_row(key[i], "full", 1, v) for i, v in enumerate(full1)]
     rows.append(_row("ecgjoint:6,0,0,0,0,0,2,0,0,0,0,0,0", "full", 0, 0.99))  # one seed only
-    space = script.space_vs_manual(rows, final_json)
+    space = script.space_vs_manual(rows, script.read_final(final_json))
     means = (np.array(full0) + np.array(full1)) / 2
     seed_var = np.mean(np.square(np.array(full0) - np.array(full1))) / 2
     sd = math.sqrt(np.var(means, ddof=1) - seed_var / 2)
@@ -439,8 +441,8 @@ def test_the_space_is_placed_against_the_manual_cnns(
     w4, w8 = space["by_macro"]["width"]["4"][0], space["by_macro"]["width"]["8"][0]
     assert f"| width | 4 {w4:.3f} (3), 8 {w8:.3f} (3) |" in lines
     # no paired archs, or no final runs: no section
-    assert script.space_vs_manual(rows[:6], final_json) is None
-    assert script.space_vs_manual(rows, tmp_path / "missing.json") is None
+    assert script.space_vs_manual(rows[:6], script.read_final(final_json)) is None
+    assert script.space_vs_manual(rows, script.read_final(tmp_path / "missing.json")) is None
     assert script._space_lines(None) == []
     # archs whose spread is all seed noise: no share to extrapolate
     flat = [
@@ -448,7 +450,7 @@ def test_the_space_is_placed_against_the_manual_cnns(
         for i in range(5)
         for s in (0, 1)
     ]
-    flat_space = script.space_vs_manual(flat, final_json)
+    flat_space = script.space_vs_manual(flat, script.read_final(final_json))
     assert flat_space["arch_sd"] == 0.0 and flat_space["models"]["manual"]["share_above"] is None
     assert "| – | – |" in "\n".join(script._space_lines(flat_space))
 
@@ -553,7 +555,7 @@ def test_archs_under_more_seeds_are_paired_with_the_manual_cnns_seed_by_seed(
     rows = [_row(arch, "full", s, v) for s, v in scores.items()]
     rows += [_row("two-seeds", "full", s, 0.9) for s in (0, 1)]
     rows.append(_row(arch, "e2k2_n2v", 2, 0.1))  # a proxy row: not the full recipe
-    conf = script.confirmed(rows, final_json)
+    conf = script.confirmed(rows, script.read_final(final_json))
     assert set(conf) == {arch}
     e = conf[arch]
     assert e["seeds"] == [0, 1, 2, 3] and e["scores"] == pytest.approx(list(scores.values()))
@@ -570,8 +572,8 @@ def test_archs_under_more_seeds_are_paired_with_the_manual_cnns_seed_by_seed(
     assert m["fresh_mean_diff"] == pytest.approx(0.03) and m["fresh_model_mean"] is None
     lines = "\n".join(script._confirmed_lines(conf))
     assert f"| `{arch}` | 0,1,2,3 | 0.560, 0.530, 0.550, 0.600 | 0.560 | 0.575 | manual |" in lines
-    assert script.confirmed(rows[:2], final_json) is None  # three seeds needed
-    assert script.confirmed(rows, tmp_path / "missing.json") is None
+    assert script.confirmed(rows[:2], script.read_final(final_json)) is None  # three seeds needed
+    assert script.confirmed(rows, script.read_final(tmp_path / "missing.json")) is None
     assert script._confirmed_lines(None) == []
 
 
@@ -589,7 +591,7 @@ def test_manual_rows_extend_the_pairing_and_stay_out_of_the_space(
         _row("tiny:1,1,1,0", "full", 3, 0.61),
         _row("manual:0,0,0,0,1,0", "full", 3, 0.70),  # not the published network
     ]
-    m = script.confirmed(rows, final_json, refs)[arch]["against"]
+    m = script.confirmed(rows, script.read_final(final_json), refs)[arch]["against"]
     assert m["manual"]["seeds"] == [0, 1, 2, 3]
     assert m["manual"]["diffs"] == pytest.approx([0.06, -0.01, 0.03, 0.02])
     assert m["manual"]["fresh_mean_diff"] == pytest.approx(0.025)
@@ -597,11 +599,13 @@ def test_manual_rows_extend_the_pairing_and_stay_out_of_the_space(
     assert m["tiny"]["seeds"] == [0, 3] and m["tiny"]["diffs"] == pytest.approx([0.26, -0.01])
     assert "manual:0,0,0,0,1,0" not in m  # one common seed only: no pairing
     # without the final runs the references alone pair, and with neither nothing does
-    alone = script.confirmed(rows, tmp_path / "missing.json", refs)[arch]["against"]
+    alone = script.confirmed(rows, script.read_final(tmp_path / "missing.json"), refs)[arch][
+        "against"
+    ]
     assert alone["manual"]["seeds"] == [0, 3] and alone["manual"]["diffs"][0] == pytest.approx(
         -0.43
     )
-    assert script.confirmed(rows, tmp_path / "missing.json") is None
+    assert script.confirmed(rows, script.read_final(tmp_path / "missing.json")) is None
     # in the summary the manual rows are references only: not an arch of the full recipe
     summary = script.summarise(rows + refs)
     assert summary["full_archs"] == 1 and set(summary["confirmed"]) == {arch}
