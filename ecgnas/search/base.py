@@ -222,3 +222,32 @@ class InitialSample:
             if not history.seen(self._space.canonical(arch)):
                 out.append(arch)
         return out
+
+
+def balanced_design(candidates: Sequence[Arch], n: int) -> list[Arch]:
+    """``n`` of ``candidates`` chosen greedily so each gene's values appear as evenly as
+    possible: each pick is the candidate whose values (``Arch.ops``, position by position;
+    a missing vertex counts as one more value) the picks so far hold least often, summed over positions; ties go to the earlier
+    candidate, so the first pick is ``candidates[0]``. Deterministic for a given order.
+
+    A balanced initial sample shows a predictor every value of every gene early (each op on
+    every edge, each macro choice), which a small random sample often does not.
+    """
+    if not candidates or n <= 0:
+        return []
+    width = max(len(a.ops) for a in candidates)  # vertex spaces: archs differ in size
+    genes = np.zeros((len(candidates), width), dtype=np.int64)  # 0: no vertex here
+    for row, arch in zip(genes, candidates):
+        row[: len(arch.ops)] = np.asarray(arch.ops, dtype=np.int64) + 1
+    counts = np.zeros((genes.shape[1], int(genes.max()) + 1), dtype=np.int64)
+    positions = np.arange(genes.shape[1])
+    open_ = np.ones(len(candidates), dtype=bool)
+    picks: list[Arch] = []
+    for _ in range(min(n, len(candidates))):
+        load = counts[positions[None, :], genes].sum(axis=1)
+        load[~open_] = np.iinfo(np.int64).max
+        i = int(np.argmin(load))  # argmin takes the first of ties
+        open_[i] = False
+        counts[positions, genes[i]] += 1
+        picks.append(candidates[i])
+    return picks

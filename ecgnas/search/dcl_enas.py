@@ -44,6 +44,13 @@ Options (off by default; ``reports/predictor_ablation.md`` measures them):
   ``predictor_settings={"clf": {"members": 5}}``), ``"ucb"`` ranks by mean + ``kappa`` * std
   of the members' standardised scores, and ``"thompson"`` by one independent normal draw
   per arch with that mean and std (from the run's rng).
+* ``init_design``: how the ``n_init`` first archs are chosen. ``"random"`` (default): the
+  paired initial-sample stream, the same archs every method starts from. ``"balanced"``:
+  ``n_init`` of the stream's first ``n_init * design_pool`` archs, chosen greedily so each
+  gene's values (each op on each edge, each macro choice) appear as evenly as possible
+  (``ecgnas.search.base.balanced_design``). Behind the defaults on the tuning seeds of
+  both the ECG table (58.70 against 59.33 at 50 evaluations) and NB201 cifar10 (best cell
+  found in 94 % against 97 % of runs), so off (``reports/search_tuning.md``).
 * ``dedup``: what counts as a duplicate that is never proposed again. ``"canonical"``
   (default): the space's canonical hash. ``"function"`` (cell spaces): cells with the same
   effective ops (``ecgnas.spaces.cell.effective_ops``: every dead edge set to ``none``)
@@ -65,7 +72,7 @@ import numpy as np
 
 from ecgnas.errors import ConfigError
 from ecgnas.predictor.base import EnsemblePredictor
-from ecgnas.search.base import History, draw_new
+from ecgnas.search.base import History, InitialSample, balanced_design, draw_new
 from ecgnas.search.baselines import PredictorGuided
 from ecgnas.spaces.base import Arch, SearchSpace
 from ecgnas.spaces.cell import N_EDGES, CellSpace, effective_ops
@@ -74,6 +81,8 @@ from ecgnas.spaces.cell import N_EDGES, CellSpace, effective_ops
 ACQUISITIONS: tuple[str, ...] = ("mean", "ucb", "thompson")
 #: what counts as a duplicate (see the module docstring)
 DEDUPS: tuple[str, ...] = ("canonical", "function")
+#: how the ``n_init`` first archs are chosen (see the module docstring)
+INIT_DESIGNS: tuple[str, ...] = ("random", "balanced")
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,8 @@ class DCLENASSettings:
     acquisition: str = "mean"
     kappa: float = 1.0
     dedup: str = "canonical"
+    init_design: str = "random"
+    design_pool: int = 20
 
     def __post_init__(self) -> None:
         for name in ("population", "n_init", "offspring", "t_gap", "n_infill", "tournament"):
@@ -124,6 +135,12 @@ class DCLENASSettings:
             )
         if self.dedup not in DEDUPS:
             raise ConfigError(f"DCL-ENAS dedup must be one of {DEDUPS}, not {self.dedup!r}")
+        if self.init_design not in INIT_DESIGNS:
+            raise ConfigError(
+                f"DCL-ENAS init_design must be one of {INIT_DESIGNS}, not {self.init_design!r}"
+            )
+        if self.design_pool < 1:
+            raise ConfigError(f"DCL-ENAS design_pool must be at least 1, got {self.design_pool}")
 
 
 class DCLENAS(PredictorGuided):
@@ -138,6 +155,11 @@ class DCLENAS(PredictorGuided):
         super().start(space, seed)
         self._population: list[Arch] = []
         self._done: tuple[int, set[str]] = (0, set())
+        self._design: list[Arch] = []
+        if self.config.init_design == "balanced":
+            cfg = self.config
+            pool = InitialSample(space, seed).take(cfg.n_init * cfg.design_pool, History())
+            self._design = balanced_design(pool, cfg.n_init)
         if self.config.acquisition != "mean" and not isinstance(self._predictor, EnsemblePredictor):
             raise ConfigError(
                 f"DCL-ENAS acquisition {self.config.acquisition!r} needs an ensemble predictor "
@@ -168,7 +190,7 @@ class DCLENAS(PredictorGuided):
         assert self._stream is not None
         cfg = self.config
         if len(history) < cfg.n_init:
-            return self._stream.take(cfg.n_init - len(history), history)
+            return self._initial(cfg.n_init - len(history), history)
 
         predictor.fit(history.archs(), history.scores())  # CLF (first time) / refinement
         if not self._population:
@@ -205,6 +227,17 @@ class DCLENAS(PredictorGuided):
         if cfg.n_explore:
             chosen += self._explore(history, taken)
         return chosen
+
+    def _initial(self, n: int, history: History) -> list[Arch]:
+        """The next ``n`` initial archs not in ``history``: from the balanced design when
+        there is one (then, if it runs out, the paired stream), else the paired stream."""
+        assert self._space is not None and self._stream is not None
+        picks = [a for a in self._design if not history.seen(self._space.canonical(a))][:n]
+        if len(picks) < n:
+            keys = {self._space.canonical(a) for a in picks}
+            extra = self._stream.take(n, history)
+            picks += [a for a in extra if self._space.canonical(a) not in keys][: n - len(picks)]
+        return picks
 
     def _rank(self, archs: list[Arch], predicted: np.ndarray) -> np.ndarray:
         """Indices of ``archs`` best first by the acquisition (``predicted``: their scores).

@@ -148,3 +148,45 @@ def test_function_dedup_never_proposes_a_cell_computing_an_evaluated_function() 
         for arch in batch:
             history.add(Observation(arch, space.canonical(arch), 0.0, 1.0))
         evaluated |= set(functions)
+
+
+def test_balanced_design_spreads_each_gene_evenly_and_is_deterministic() -> None:
+    from ecgnas.search.base import InitialSample, balanced_design
+    from ecgnas.spaces.base import Arch
+
+    # hand-made: the first pick is candidates[0]; then the one sharing fewest values with it
+    cands = [Arch("t", (0, 0)), Arch("t", (0, 1)), Arch("t", (1, 1)), Arch("t", (1, 0))]
+    assert balanced_design(cands, 2) == [cands[0], cands[2]]
+    assert balanced_design(cands, 9) == [cands[0], cands[2], cands[1], cands[3]]
+    assert balanced_design([], 3) == [] and balanced_design(cands, 0) == []
+    # archs of different sizes (vertex spaces): a missing vertex is a value of its own
+    ragged = [Arch("v", (0, 1)), Arch("v", (0, 1, 2)), Arch("v", (0, 2))]
+    assert balanced_design(ragged, 2) == [ragged[0], ragged[1]]
+    # a real pool: 15 picks over 3 ops put each op on each edge exactly 5 times
+    space = toy_space(3)
+    pool = InitialSample(space, 0).take(300, History())
+    design = balanced_design(pool, 15)
+    counts = np.stack([np.bincount(space.ops_array(design)[:, e], minlength=3) for e in range(6)])
+    assert (counts == 5).all()
+    assert balanced_design(pool, 15) == design
+
+
+def test_dcl_enas_balanced_initial_design_is_asked_first_and_resumes() -> None:
+    space = toy_space(3)
+    plain = strategy("dcl_enas")
+    plain.start(space, seed=4)
+    s = strategy("dcl_enas", init_design="balanced", design_pool=10)
+    s.start(space, seed=4)
+    history = History()
+    first = s.ask(history)
+    assert len(first) == 10 and first == s._design
+    assert first != plain.ask(History())  # not the paired random stream
+    counts = np.stack([np.bincount(space.ops_array(first)[:, e], minlength=3) for e in range(6)])
+    assert counts.max() - counts.min() <= 1  # 10 picks over 3 ops: 3 or 4 of each
+    for arch in first[:4]:  # an interrupted round: the rest of the design comes next
+        history.add(Observation(arch, space.canonical(arch), 0.0, 1.0))
+    assert s.ask(history) == first[4:]
+    with pytest.raises(ConfigError, match="init_design"):
+        make_strategy("dcl_enas", init_design="sobol")
+    with pytest.raises(ConfigError, match="design_pool"):
+        make_strategy("dcl_enas", design_pool=0)
