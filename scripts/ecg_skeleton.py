@@ -12,7 +12,9 @@ since 2026-12-03) and writes ``DIR/ecg_skeleton.md`` and ``.json``:
   manual CNN with BatchNorm), paired by seed: mean difference and 95 % t interval; and each
   rung of a recipe variant against the same network under the full recipe r3;
 * per DS1 record with at least ``--min-s`` S beats: the share of its S beats called S,
-  summed over seeds, and the other beats called S per record.
+  summed over seeds, and the other beats called S per record;
+* whether S recall on the S-richest record (209) goes with S recall on the other records,
+  over every run (``s_transfer``).
 
 DS1 only: nothing here reads DS2. Usage::
 
@@ -114,7 +116,12 @@ def summarise(
                 "vs_own_r3": own,
             }
         )
-    return {"refs": list(refs), "rungs": rungs, "records": s_records(runs, min_s)}
+    return {
+        "refs": list(refs),
+        "rungs": rungs,
+        "records": s_records(runs, min_s),
+        "transfer": s_transfer([row for by_seed in runs.values() for row in by_seed.values()]),
+    }
 
 
 def _paired(
@@ -158,6 +165,50 @@ def s_records(runs: dict[tuple[str, str], dict[int, dict[str, Any]]], min_s: int
         "s_beats": {r: totals[r] for r in records},
         "recall": recall,
         "false_s_calls": false_calls,
+    }
+
+
+def s_transfer(rows: list[dict[str, Any]], min_s: int = 10) -> dict[str, Any] | None:
+    """Does S recall on DS1's S-richest record carry over to its other S records?
+
+    Over every run (each network, recipe and seed one point): the share of the S-richest
+    record's S beats called S (``top``), the mean of that share over the other records with
+    at least ``min_s`` S beats (``rest``, each record weighted equally) and the run's S F1;
+    Spearman correlations (rho, p) of top with rest, and of S F1 with each. A ``top`` that
+    moves S F1 but not ``rest`` is one patient's beats, not S skill. None under 5 runs or
+    without another record."""
+    from scipy.stats import spearmanr
+
+    runs = [r for r in rows if r.get("s_records") and r["f1"].get("S") is not None]
+    if len(runs) < 5:
+        return None
+    totals = {rec: n for rec, (n, _, _) in runs[0]["s_records"].items()}
+    top = max(totals, key=lambda rec: totals[rec])
+    rest = sorted(rec for rec, n in totals.items() if n >= min_s and rec != top)
+    if not rest:
+        return None
+    top_recall = [r["s_records"][top][1] / totals[top] for r in runs]
+    rest_recall = [
+        float(np.mean([r["s_records"][rec][1] / totals[rec] for rec in rest])) for r in runs
+    ]
+    s_f1 = [float(r["f1"]["S"]) for r in runs]
+
+    def rho(x: list[float], y: list[float]) -> list[float]:
+        res = spearmanr(x, y)
+        return [float(res.statistic), float(res.pvalue)]
+
+    return {
+        "runs": len(runs),
+        "min_s": min_s,
+        "top_record": top,
+        "top_s_beats": totals[top],
+        "s_beats": sum(totals.values()),
+        "rest_records": {rec: totals[rec] for rec in rest},
+        "top_vs_rest": rho(top_recall, rest_recall),
+        "s_f1_vs_top": rho(s_f1, top_recall),
+        "s_f1_vs_rest": rho(s_f1, rest_recall),
+        "top_recall_range": [min(top_recall), max(top_recall)],
+        "rest_recall_range": [min(rest_recall), max(rest_recall)],
     }
 
 
@@ -237,6 +288,28 @@ def render(summary: dict[str, Any], command: str) -> str:
         for label, fp in rec["false_s_calls"].items():
             top = ", ".join(f"{r}: {n}" for r, n in list(fp.items())[:3])
             lines.append(f"- `{label}`: {sum(fp.values())} in all; {top}")
+    t = summary.get("transfer")
+    if t:
+        rest = ", ".join(f"{r} ({n})" for r, n in t["rest_records"].items())
+        lines += [
+            "",
+            "## Does S recall on the S-richest record carry over to the others?",
+            "",
+            f"Over all {t['runs']} runs (every network, recipe and seed above): record "
+            f"{t['top_record']} holds {t['top_s_beats']} of the {t['s_beats']} S beats; the "
+            f"other records with at least {t['min_s']} S beats (their count in brackets): {rest}, "
+            "each weighted equally in their mean recall. "
+            "Spearman rho (p):",
+            "",
+            f"- record {t['top_record']}'s S recall against the others' mean recall: "
+            f"{t['top_vs_rest'][0]:+.2f} (p {t['top_vs_rest'][1]:.2g});",
+            f"- S F1 against record {t['top_record']}'s recall: {t['s_f1_vs_top'][0]:+.2f} "
+            f"(p {t['s_f1_vs_top'][1]:.2g}); against the others' mean recall: "
+            f"{t['s_f1_vs_rest'][0]:+.2f} (p {t['s_f1_vs_rest'][1]:.2g}).",
+            f"- ranges over the runs: record {t['top_record']} "
+            f"{t['top_recall_range'][0]:.2f}-{t['top_recall_range'][1]:.2f}, the others' mean "
+            f"{t['rest_recall_range'][0]:.2f}-{t['rest_recall_range'][1]:.2f}.",
+        ]
     return "\n".join(lines) + "\n"
 
 

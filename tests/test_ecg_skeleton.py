@@ -105,3 +105,53 @@ def test_cli_writes_both_reports_and_refuses_a_directory_without_runs(
     assert "## Each network against itself under r3, paired by seed" in text
     assert f"| `{CELL}` | r3mph | 2 | +0.100 [+0.100, +0.100] |" in text
     assert json.loads((tmp_path / "ecg_skeleton.json").read_text())["refs"] == [REF]
+
+
+def _transfer_row(
+    seed: int, top_hits: int, rest_hits: tuple[int, int], s_f1: float
+) -> dict[str, Any]:
+    return {
+        "arch": CELL,
+        "fidelity": "full",
+        "seed": seed,
+        "f1": {"S": s_f1},
+        # record "209": 100 S beats; "118" and "201": 10 each; "100": 3 (under min_s)
+        "s_records": {
+            "209": [100, top_hits, 0],
+            "118": [10, rest_hits[0], 1],
+            "201": [10, rest_hits[1], 0],
+            "100": [3, 3, 0],
+        },
+    }
+
+
+def test_s_transfer_separates_the_big_record_from_the_others(script: ModuleType) -> None:
+    # S F1 follows record 209 exactly; the others' mean recall runs the other way
+    rows = [
+        _transfer_row(s, top, rest, f1)
+        for s, (top, rest, f1) in enumerate(
+            [
+                (10, (9, 9), 0.1),
+                (20, (8, 8), 0.2),
+                (30, (6, 6), 0.3),
+                (40, (5, 3), 0.4),
+                (50, (2, 2), 0.5),
+            ]
+        )
+    ]
+    t = script.s_transfer(rows, min_s=10)
+    assert t["top_record"] == "209" and t["top_s_beats"] == 100 and t["s_beats"] == 123
+    assert t["rest_records"] == {"118": 10, "201": 10}  # "100" has too few S beats
+    assert t["s_f1_vs_top"][0] == pytest.approx(1.0)
+    assert t["top_vs_rest"][0] == pytest.approx(-1.0)  # rest means 0.9, 0.8, 0.6, 0.4, 0.2
+    assert t["s_f1_vs_rest"][0] == pytest.approx(-1.0)
+    assert t["top_recall_range"] == pytest.approx([0.1, 0.5])
+    assert t["rest_recall_range"] == pytest.approx([0.2, 0.9])
+    assert script.s_transfer(rows[:4]) is None  # under five runs
+    only_top = [{**r, "s_records": {"209": r["s_records"]["209"]}} for r in rows]
+    assert script.s_transfer(only_top) is None  # no other record to compare with
+    # rendered into the report, from summarise over the same rows
+    text = script.render(
+        {"refs": [], "rungs": [], "records": {"s_beats": {}}, "transfer": t}, "cmd"
+    )
+    assert "record 209 holds 100 of the 123 S beats" in text and "+1.00" in text
