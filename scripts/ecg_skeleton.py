@@ -192,6 +192,10 @@ def s_transfer(rows: list[dict[str, Any]], min_s: int = 10) -> dict[str, Any] | 
         float(np.mean([r["s_records"][rec][1] / totals[rec] for rec in rest])) for r in runs
     ]
     s_f1 = [float(r["f1"]["S"]) for r in runs]
+    by_rung: dict[tuple[str, str], list[float]] = {}
+    for r, recall in zip(runs, top_recall):
+        by_rung.setdefault((r["arch"], r["fidelity"]), []).append(recall)
+    seed_vars = [np.var(v, ddof=1) for v in by_rung.values() if len(v) >= 2]
 
     def rho(x: list[float], y: list[float]) -> list[float]:
         res = spearmanr(x, y)
@@ -209,6 +213,10 @@ def s_transfer(rows: list[dict[str, Any]], min_s: int = 10) -> dict[str, Any] | 
         "s_f1_vs_rest": rho(s_f1, rest_recall),
         "top_recall_range": [min(top_recall), max(top_recall)],
         "rest_recall_range": [min(rest_recall), max(rest_recall)],
+        # the top record's recall: spread over training seeds within a network and recipe
+        # (pooled over those with two or more seeds) against its spread over all runs
+        "top_seed_sd": float(np.sqrt(np.mean(seed_vars))) if seed_vars else None,
+        "top_sd": float(np.std(top_recall, ddof=1)),
     }
 
 
@@ -310,6 +318,12 @@ def render(summary: dict[str, Any], command: str) -> str:
             f"{t['top_recall_range'][0]:.2f}-{t['top_recall_range'][1]:.2f}, the others' mean "
             f"{t['rest_recall_range'][0]:.2f}-{t['rest_recall_range'][1]:.2f}.",
         ]
+        if t["top_seed_sd"] is not None:
+            lines.append(
+                f"- record {t['top_record']}'s recall varies over training seeds of one "
+                f"network and recipe with sd {t['top_seed_sd']:.2f} (pooled), against "
+                f"{t['top_sd']:.2f} over all runs: how much of it is the seed, not the network."
+            )
     return "\n".join(lines) + "\n"
 
 

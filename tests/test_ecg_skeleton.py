@@ -147,6 +147,15 @@ def test_s_transfer_separates_the_big_record_from_the_others(script: ModuleType)
     assert t["s_f1_vs_rest"][0] == pytest.approx(-1.0)
     assert t["top_recall_range"] == pytest.approx([0.1, 0.5])
     assert t["rest_recall_range"] == pytest.approx([0.2, 0.9])
+    # one network and recipe over five seeds: the seed spread is the whole spread
+    assert t["top_seed_sd"] == pytest.approx(t["top_sd"]) == pytest.approx(0.1581, abs=1e-4)
+    mixed = [
+        *rows,
+        {**rows[0], "fidelity": "full_mph", "seed": 0},
+        {**rows[0], "fidelity": "full_mph", "seed": 1},
+    ]
+    # a second rung, two equal seeds: the pooled seed variance is the mean of 0.025 and 0
+    assert script.s_transfer(mixed)["top_seed_sd"] == pytest.approx(0.0125**0.5)
     assert script.s_transfer(rows[:4]) is None  # under five runs
     only_top = [{**r, "s_records": {"209": r["s_records"]["209"]}} for r in rows]
     assert script.s_transfer(only_top) is None  # no other record to compare with
