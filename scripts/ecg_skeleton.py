@@ -196,6 +196,30 @@ def s_transfer(rows: list[dict[str, Any]], min_s: int = 10) -> dict[str, Any] | 
     for r, recall in zip(runs, top_recall):
         by_rung.setdefault((r["arch"], r["fidelity"]), []).append(recall)
     seed_vars = [np.var(v, ddof=1) for v in by_rung.values() if len(v) >= 2]
+    # how well each score tells networks apart across seeds: ICC(1) over the rungs
+    every = [top, *rest]
+    per_run: list[dict[str, float]] = []
+    for r, t_rec, r_rec in zip(runs, top_recall, rest_recall):
+        hits = sum(r["s_records"][rec][1] for rec in every)
+        scores = {
+            "S F1": float(r["f1"]["S"]),
+            "S recall, pooled": hits / sum(totals[rec] for rec in every),
+            "S recall, records weighted equally": (t_rec + r_rec * len(rest)) / len(every),
+            f"S recall, records weighted equally, without {top}": r_rec,
+            f"S recall, record {top} only": t_rec,
+        }
+        if "macro_f1" in r:
+            scores["macro-F1 (four classes)"] = float(r["macro_f1"])
+        if "macro_f1_nsv" in (r.get("signals") or {}):
+            scores["N/S/V macro-F1"] = float(r["signals"]["macro_f1_nsv"])
+        per_run.append(scores)
+    icc: dict[str, float | None] = {}
+    for name in per_run[0]:
+        groups: dict[tuple[str, str], list[float]] = {}
+        for r, scores in zip(runs, per_run):
+            if name in scores:
+                groups.setdefault((r["arch"], r["fidelity"]), []).append(scores[name])
+        icc[name] = icc1([g for g in groups.values() if len(g) >= 2])
 
     def rho(x: list[float], y: list[float]) -> list[float]:
         res = spearmanr(x, y)
@@ -217,7 +241,25 @@ def s_transfer(rows: list[dict[str, Any]], min_s: int = 10) -> dict[str, Any] | 
         # (pooled over those with two or more seeds) against its spread over all runs
         "top_seed_sd": float(np.sqrt(np.mean(seed_vars))) if seed_vars else None,
         "top_sd": float(np.std(top_recall, ddof=1)),
+        "icc": icc,
+        "icc_rungs": sum(1 for v in by_rung.values() if len(v) >= 2),
     }
+
+
+def icc1(groups: Sequence[Sequence[float]]) -> float | None:
+    """One-way random-effects intraclass correlation ICC(1) (groups of unequal size): the
+    share of a score's variance that lies between groups (here: networks and recipes) rather
+    than within them (here: training seeds). None under two groups or without repeats."""
+    groups = [np.asarray(g, dtype=float) for g in groups if len(g) >= 1]
+    k, n = len(groups), sum(len(g) for g in groups)
+    if k < 2 or n <= k:
+        return None
+    grand = np.concatenate(groups).mean()
+    msb = sum(len(g) * (g.mean() - grand) ** 2 for g in groups) / (k - 1)
+    msw = sum(((g - g.mean()) ** 2).sum() for g in groups) / (n - k)
+    n0 = (n - sum(len(g) ** 2 for g in groups) / n) / (k - 1)
+    denom = msb + (n0 - 1) * msw
+    return float((msb - msw) / denom) if denom > 0 else None
 
 
 def _fmt(v: float) -> str:
@@ -324,6 +366,19 @@ def render(summary: dict[str, Any], command: str) -> str:
                 f"network and recipe with sd {t['top_seed_sd']:.2f} (pooled), against "
                 f"{t['top_sd']:.2f} over all runs: how much of it is the seed, not the network."
             )
+        shown = {k: v for k, v in t.get("icc", {}).items() if v is not None}
+        if shown:
+            lines += [
+                "",
+                "How well each score tells the networks and recipes apart across training "
+                f"seeds: ICC(1) over the {t['icc_rungs']} rungs with two or more seeds (the "
+                "share of a score's variance between rungs rather than between seeds; "
+                "higher is a steadier selection signal). S recall over the records above:",
+                "",
+                "| score | ICC(1) |",
+                "|---|---:|",
+                *(f"| {k} | {v:.2f} |" for k, v in shown.items()),
+            ]
     return "\n".join(lines) + "\n"
 
 

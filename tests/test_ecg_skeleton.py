@@ -164,3 +164,33 @@ def test_s_transfer_separates_the_big_record_from_the_others(script: ModuleType)
         {"refs": [], "rungs": [], "records": {"s_beats": {}}, "transfer": t}, "cmd"
     )
     assert "record 209 holds 100 of the 123 S beats" in text and "+1.00" in text
+
+
+def test_icc1_known_answers(script: ModuleType) -> None:
+    assert script.icc1([[0.0, 0.0], [1.0, 1.0]]) == pytest.approx(1.0)  # all between rungs
+    assert script.icc1([[0.0, 1.0], [0.0, 1.0]]) == pytest.approx(-1.0)  # all within
+    # unequal sizes: the one-way ANOVA mean squares and n0, by hand
+    g = [[1.0, 2.0], [3.0, 4.0, 5.0]]
+    grand = 3.0
+    msb = (2 * (1.5 - grand) ** 2 + 3 * (4.0 - grand) ** 2) / 1
+    msw = (0.5 + 2.0) / 3
+    n0 = 5 - (4 + 9) / 5
+    assert script.icc1(g) == pytest.approx((msb - msw) / (msb + (n0 - 1) * msw))
+    assert script.icc1([[1.0, 2.0]]) is None and script.icc1([[1.0], [2.0]]) is None
+
+
+def test_s_transfer_reports_each_scores_icc(script: ModuleType) -> None:
+    # two networks, three seeds each: record 209's recall is pure seed noise (the same three
+    # values in both), the other records' recall is the network's (constant within each)
+    rows = []
+    for arch, rest in (("a", 2), ("b", 8)):
+        for seed, top in enumerate((10, 50, 90)):
+            row = _transfer_row(seed, top, (rest, rest), top / 100)
+            rows.append({**row, "arch": arch})
+    t = script.s_transfer(rows, min_s=10)
+    assert t["icc_rungs"] == 2
+    assert t["icc"]["S recall, record 209 only"] == pytest.approx(-0.5)  # (0 - msw) / (0 + 2 msw)
+    assert t["icc"]["S recall, records weighted equally, without 209"] == pytest.approx(1.0)
+    assert "macro-F1 (four classes)" not in t["icc"]  # these rows carry no macro-F1
+    text = script.render({"refs": [], "rungs": [], "records": {"s_beats": {}}, "transfer": t}, "c")
+    assert "| S recall, records weighted equally, without 209 | 1.00 |" in text
