@@ -213,8 +213,8 @@ def confirmed(
     fresh seeds (not in ``SHORTLIST_SEEDS``), and per manual model the paired differences on
     the common seeds with a 95 % t interval and their mean on the fresh seeds alone, the one
     figure free of the shortlist's winner's curse. The manual CNNs' scores are the final
-    runs' (``final``, from ``read_final``), extended by ``references`` (their full-recipe rows, e.g. under
-    further seeds) on the seeds the final runs lack."""
+    runs' (``final``, from ``read_final``), extended by ``references`` (their full-recipe
+    rows, e.g. under further seeds) on the seeds the final runs lack."""
     manual = {m: dict(scores) for m, scores in (final or {}).items()}
     for row in references:
         if row["fidelity"] == "full":

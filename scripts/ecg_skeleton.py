@@ -192,13 +192,9 @@ def s_transfer(rows: list[dict[str, Any]], min_s: int = 10) -> dict[str, Any] | 
         float(np.mean([r["s_records"][rec][1] / totals[rec] for rec in rest])) for r in runs
     ]
     s_f1 = [float(r["f1"]["S"]) for r in runs]
-    by_rung: dict[tuple[str, str], list[float]] = {}
-    for r, recall in zip(runs, top_recall):
-        by_rung.setdefault((r["arch"], r["fidelity"]), []).append(recall)
-    seed_vars = [np.var(v, ddof=1) for v in by_rung.values() if len(v) >= 2]
-    # how well each score tells networks apart across seeds: ICC(1) over the rungs
+    # each score's runs by rung (network and recipe), for its ICC(1) over the rungs
     every = [top, *rest]
-    per_run: list[dict[str, float]] = []
+    by_rung: dict[str, dict[tuple[str, str], list[float]]] = {}
     for r, t_rec, r_rec in zip(runs, top_recall, rest_recall):
         hits = sum(r["s_records"][rec][1] for rec in every)
         scores = {
@@ -212,14 +208,13 @@ def s_transfer(rows: list[dict[str, Any]], min_s: int = 10) -> dict[str, Any] | 
             scores["macro-F1 (four classes)"] = float(r["macro_f1"])
         if "macro_f1_nsv" in (r.get("signals") or {}):
             scores["N/S/V macro-F1"] = float(r["signals"]["macro_f1_nsv"])
-        per_run.append(scores)
-    icc: dict[str, float | None] = {}
-    for name in per_run[0]:
-        groups: dict[tuple[str, str], list[float]] = {}
-        for r, scores in zip(runs, per_run):
-            if name in scores:
-                groups.setdefault((r["arch"], r["fidelity"]), []).append(scores[name])
-        icc[name] = icc1([g for g in groups.values() if len(g) >= 2])
+        for name, value in scores.items():
+            by_rung.setdefault(name, {}).setdefault((r["arch"], r["fidelity"]), []).append(value)
+    repeated = {
+        name: [g for g in groups.values() if len(g) >= 2] for name, groups in by_rung.items()
+    }
+    top_repeated = repeated[f"S recall, record {top} only"]
+    seed_vars = [np.var(g, ddof=1) for g in top_repeated]
 
     def rho(x: list[float], y: list[float]) -> list[float]:
         res = spearmanr(x, y)
@@ -241,8 +236,8 @@ def s_transfer(rows: list[dict[str, Any]], min_s: int = 10) -> dict[str, Any] | 
         # (pooled over those with two or more seeds) against its spread over all runs
         "top_seed_sd": float(np.sqrt(np.mean(seed_vars))) if seed_vars else None,
         "top_sd": float(np.std(top_recall, ddof=1)),
-        "icc": icc,
-        "icc_rungs": sum(1 for v in by_rung.values() if len(v) >= 2),
+        "icc": {name: icc1(groups) for name, groups in repeated.items()},
+        "icc_rungs": len(top_repeated),
     }
 
 

@@ -227,8 +227,9 @@ class InitialSample:
 def balanced_design(candidates: Sequence[Arch], n: int) -> list[Arch]:
     """``n`` of ``candidates`` chosen greedily so each gene's values appear as evenly as
     possible: each pick is the candidate whose values (``Arch.ops``, position by position;
-    a missing vertex counts as one more value) the picks so far hold least often, summed over positions; ties go to the earlier
-    candidate, so the first pick is ``candidates[0]``. Deterministic for a given order.
+    a missing vertex counts as one more value) the picks so far hold least often, summed
+    over positions; ties go to the earlier candidate, so the first pick is
+    ``candidates[0]``. Deterministic for a given order.
 
     A balanced initial sample shows a predictor every value of every gene early (each op on
     every edge, each macro choice), which a small random sample often does not.
