@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -139,14 +139,17 @@ def _paired(
     return out
 
 
+def _s_beats(rows: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """The S beats of each DS1 record in the runs' per-record counts (the same in every run
+    over the same records)."""
+    return {rec: n for row in rows for rec, (n, _, _) in row["s_records"].items()}
+
+
 def s_records(runs: dict[tuple[str, str], dict[int, dict[str, Any]]], min_s: int) -> dict[str, Any]:
     """Per rung and DS1 record with at least ``min_s`` S beats: the share of its S beats
     called S over all seeds; and per rung the other beats called S in each record, summed
     over seeds (the records with the most first)."""
-    totals: dict[str, int] = {}
-    for by_seed in runs.values():
-        for rec, (n, _, _) in next(iter(by_seed.values()))["s_records"].items():
-            totals[rec] = n
+    totals = _s_beats(row for by_seed in runs.values() for row in by_seed.values())
     records = sorted((r for r, n in totals.items() if n >= min_s), key=lambda r: -totals[r])
     recall: dict[str, dict[str, float]] = {}
     false_calls: dict[str, dict[str, int]] = {}
@@ -182,7 +185,7 @@ def s_transfer(rows: list[dict[str, Any]], min_s: int = 10) -> dict[str, Any] | 
     runs = [r for r in rows if r.get("s_records") and r["f1"].get("S") is not None]
     if len(runs) < 5:
         return None
-    totals = {rec: n for rec, (n, _, _) in runs[0]["s_records"].items()}
+    totals = _s_beats(runs)
     top = max(totals, key=lambda rec: totals[rec])
     rest = sorted(rec for rec, n in totals.items() if n >= min_s and rec != top)
     if not rest:

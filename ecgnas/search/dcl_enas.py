@@ -72,7 +72,7 @@ import numpy as np
 
 from ecgnas.errors import ConfigError
 from ecgnas.predictor.base import EnsemblePredictor
-from ecgnas.search.base import History, InitialSample, balanced_design, draw_new
+from ecgnas.search.base import History, balanced_design, draw_new
 from ecgnas.search.baselines import PredictorGuided
 from ecgnas.spaces.base import Arch, SearchSpace
 from ecgnas.spaces.cell import N_EDGES, CellSpace, effective_ops
@@ -158,7 +158,8 @@ class DCLENAS(PredictorGuided):
         self._design: list[Arch] = []
         if self.config.init_design == "balanced":
             cfg = self.config
-            pool = InitialSample(space, seed).take(cfg.n_init * cfg.design_pool, History())
+            assert self._stream is not None  # set by super().start
+            pool = self._stream.take(cfg.n_init * cfg.design_pool, History())
             self._design = balanced_design(pool, cfg.n_init)
         if self.config.acquisition != "mean" and not isinstance(self._predictor, EnsemblePredictor):
             raise ConfigError(
